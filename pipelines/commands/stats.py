@@ -1,0 +1,32 @@
+"""`tessera stats`: readable tables (or one JSON object) computed by DuckDB over an output folder's files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipelines.stats_report import folder_stats, print_json, render
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "stats",
+        help="tables of counts by status/reason, errors, shards, sizes and caption lengths",
+        description=(
+            "Run the queries in sql/ with DuckDB directly over OUT's sidecar parquet and stats JSON (no copy) and "
+            "print readable tables. With --json print one JSON object whose top level has input_rows, success, "
+            "failed, rejected and shards."
+        ),
+    )
+    p.add_argument("out", type=Path, metavar="OUT", help="a folder written by `tessera ingest` or `tessera curate`")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    stats = folder_stats(args.out)
+    if args.json:
+        print_json(stats)
+    else:
+        render(stats)
+    return 0

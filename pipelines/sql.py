@@ -1,0 +1,29 @@
+"""Loading the project's `.sql` files (they live in the top-level `sql/` folder) and running them with DuckDB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+
+def sql_text(name: str) -> str:
+    """The text of `sql/<name>.sql`."""
+    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def literal(value: str | Path) -> str:
+    """A single-quoted SQL string literal (for paths in table functions, which take no parameters)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def path_list(paths) -> str:
+    """A DuckDB list literal of file paths."""
+    return "[" + ", ".join(literal(p) for p in paths) + "]"
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection (the data stays in the parquet/JSON files it reads)."""
+    return duckdb.connect(database=":memory:")
