@@ -1,23 +1,33 @@
 """Dagster resources: where data lives and how the stages run. Assets stay the same everywhere; only these change."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 from dagster import ConfigurableResource
 
+from pipelines.image_downloader import DownloadConfig
+
 
 class TesseraResource(ConfigurableResource):
-    """Root folders and engine settings shared by every asset."""
+    """Root folders, download settings and check thresholds shared by every asset."""
 
     input_dir: str = "data/incoming"
     out_dir: str = "data/tessera"
+    default_source: str = "laion"  # for files directly in input_dir; files in input_dir/<source>/ use that source
     engine: str = "local"  # "local" or "ray"
     batch_size: int = 64
     num_actors: int = 1
+    image_size: int = 256
+    processes: int = 2
+    threads: int = 32
+    samples_per_shard: int = 10_000
+    min_success_rate: float = 0.5
 
     def path(self, *parts: str) -> Path:
         """A folder under `out_dir` (created on demand): `ingest`, `curate`, `captions`, `tokens`, `eva_clip`."""
         p = Path(self.out_dir).joinpath(*parts)
         p.mkdir(parents=True, exist_ok=True)
         return p
+
+    def download_config(self) -> DownloadConfig:
+        """img2dataset settings for the `image_shards` asset."""
+        return DownloadConfig(image_size=self.image_size, processes=self.processes, threads=self.threads)

@@ -19,17 +19,12 @@ from pipelines.curate_scoring import SCORES_DIR
 from pipelines.errors import TesseraUserError
 from pipelines.shard_io import write_json_atomic, write_parquet_atomic
 from pipelines.shards import complete_shards
+from pipelines.sql import sql_text
 from pipelines.stage import Stage
 
 CURATED_DIR = "curated"
 DROPPED_DIR = "dropped"
 SUMMARY_FILE = "curate_stats.json"
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
-
-
-def load_sql(name: str) -> str:
-    """The text of sql/<name>."""
-    return (SQL_DIR / name).read_text(encoding="utf-8")
 
 
 def pool_inputs(ingest_out: Path, out: Path) -> tuple[list[str], list[str], list[str]]:
@@ -48,7 +43,7 @@ def load_pool(ingest_out: Path, out: Path) -> pa.Table:
 
     _, sidecars, scores = pool_inputs(ingest_out, out)
     with duckdb.connect() as con:
-        return con.sql(load_sql("curate_pool.sql"), params={"sidecars": sidecars, "scores": scores}).to_arrow_table()
+        return con.sql(sql_text("curate_pool"), params={"sidecars": sidecars, "scores": scores}).to_arrow_table()
 
 
 def fix_pool_thresholds(stages: list[Stage], scores) -> list[Stage]:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.curate_selection import CURATED_DIR, DROPPED_DIR, SUMMARY_FILE, load_sql
+from pipelines.curate_selection import CURATED_DIR, DROPPED_DIR, SUMMARY_FILE
 from pipelines.curate_scoring import SCORES_DIR
 from pipelines.errors import TesseraUserError
 from pipelines.shard_io import read_json
+from pipelines.sql import sql_text
 
 
 def is_curate_output(out: Path) -> bool:
@@ -19,18 +20,18 @@ def is_curate_output(out: Path) -> bool:
 
 
 def query(sql_name: str, **params) -> list[dict]:
-    """Run sql/<sql_name> with `$name` parameters through DuckDB; rows as dicts."""
+    """Run sql/<sql_name>.sql with `$name` parameters through DuckDB; rows as dicts."""
     import duckdb
 
     with duckdb.connect() as con:
-        rel = con.sql(load_sql(sql_name), params=params)
+        rel = con.sql(sql_text(sql_name), params=params)
         cols = rel.columns
         return [dict(zip(cols, row)) for row in rel.fetchall()]
 
 
 def score_range(out: Path) -> dict:
     """Counts of scored, NaN and out-of-range CLIP scores (sql/curate_score_range.sql)."""
-    return query("curate_score_range.sql", scores=str(Path(out) / SCORES_DIR / "*.parquet"))[0]
+    return query("curate_score_range", scores=str(Path(out) / SCORES_DIR / "*.parquet"))[0]
 
 
 def invariant(out: Path, ingest_out: Path) -> dict:
@@ -38,7 +39,7 @@ def invariant(out: Path, ingest_out: Path) -> dict:
     from pipelines.shards import complete_shards
 
     sidecars = [str(s.parquet) for s in complete_shards(ingest_out)]
-    return query("curate_invariant.sql", sidecars=sidecars, curated=str(Path(out) / CURATED_DIR / "*.parquet"),
+    return query("curate_invariant", sidecars=sidecars, curated=str(Path(out) / CURATED_DIR / "*.parquet"),
                  dropped=str(Path(out) / DROPPED_DIR / "*.parquet"))[0]
 
 
@@ -49,9 +50,9 @@ def curate_stats(out: Path) -> dict:
     if not is_curate_output(out):
         raise TesseraUserError(f"{out} is not a curate output folder (no {CURATED_DIR}/ inside)")
     summary = read_json(out / SUMMARY_FILE, default={})
-    totals = query("curate_kept_dropped.sql", curated=str(out / CURATED_DIR / "*.parquet"),
+    totals = query("curate_kept_dropped", curated=str(out / CURATED_DIR / "*.parquet"),
                    dropped=str(out / DROPPED_DIR / "*.parquet"))[0]
-    by_reason = query("curate_by_reason.sql", dropped=str(out / DROPPED_DIR / "*.parquet"))
+    by_reason = query("curate_by_reason", dropped=str(out / DROPPED_DIR / "*.parquet"))
     total = totals["kept"] + totals["dropped"]
     stats = {
         "kind": "curate",

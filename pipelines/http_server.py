@@ -1,6 +1,6 @@
 """A small static HTTP server on 127.0.0.1 for the demo and the tests (real HTTP, no mocks).
 
-Files under `optout/` are served with `X-Robots-Tag: noai, noimageai`, which img2dataset must honour.
+Files in an `optout/` folder are served with `X-Robots-Tag: noai, noimageai`, which img2dataset must honour.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Iterator
 
 class _Handler(SimpleHTTPRequestHandler):
     def end_headers(self) -> None:
-        if self.path.startswith("/optout/"):
+        if "/optout/" in self.path:
             self.send_header("X-Robots-Tag", "noai, noimageai")
         super().end_headers()
 

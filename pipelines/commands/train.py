@@ -12,7 +12,7 @@ from pipelines.errors import TesseraUserError
 
 
 def _run(cmd: list[str], dry_run: bool) -> int:
-    print(" ".join(cmd), flush=True)
+    print(shlex.join(cmd), flush=True)
     if dry_run:
         return 0
     return subprocess.call(cmd)

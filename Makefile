@@ -1,0 +1,39 @@
+# Tessera: `make demo` and `make test` set everything up on first use (a .venv with a torch/torchvision pair that
+# imports together, installed before the project and constrained), then run.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.tessera-installed
+export NO_ALBUMENTATIONS_UPDATE := 1
+export TESSERA_CACHE ?= $(CURDIR)/.cache/tessera
+export RAY_TMPDIR ?= $(CURDIR)/.cache/ray
+export SPARK_LOCAL_IP ?= 127.0.0.1
+
+.PHONY: setup demo test ui bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/tessera demo --out demo_out
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+ui: setup
+	mkdir -p data/incoming
+	DAGSTER_HOME=$(CURDIR) $(BIN)/dagster dev -m assets.definitions
+
+bench: setup
+	$(BIN)/python bench/clip_score.py
+	$(BIN)/python bench/fuse.py
+	$(BIN)/python bench/tokenize.py
+
+clean:
+	rm -rf demo_out .dagster_home .cache/ray

@@ -1,0 +1,57 @@
+"""The sensor that turns new metadata files into partitions, and the nightly refresh schedule."""
+
+from pathlib import Path
+
+from dagster import (
+    AssetKey,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    ScheduleEvaluationContext,
+    SensorEvaluationContext,
+    SensorResult,
+    define_asset_job,
+    schedule,
+    sensor,
+)
+
+from assets.partitions import discover_files, metadata_files, partition_key
+from assets.resources import TesseraResource
+
+ingest_job = define_asset_job(
+    "ingest_job", selection=["raw_metadata", "image_shards"],
+    description="Canonicalise one metadata file and download its images.",
+)
+
+
+@sensor(job=ingest_job, minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING)
+def metadata_files_sensor(context: SensorEvaluationContext, tessera: TesseraResource) -> SensorResult:
+    """Adds a `metadata_files` partition for each new parquet file in the input folder and ingests it."""
+    known = set(context.instance.get_dynamic_partitions(metadata_files.name))
+    input_dir = Path(tessera.input_dir)
+    new = [k for k in (partition_key(input_dir, p) for p in discover_files(input_dir)) if k not in known]
+    return SensorResult(
+        run_requests=[RunRequest(partition_key=k, run_key=k) for k in new],
+        dynamic_partitions_requests=[metadata_files.build_add_request(new)] if new else [],
+    )
+
+
+@schedule(
+    cron_schedule="0 2 * * *", execution_timezone="UTC", job=ingest_job, name="nightly_refresh",
+    default_status=DefaultScheduleStatus.RUNNING,
+)
+def nightly_refresh(context: ScheduleEvaluationContext, tessera: TesseraResource):
+    """02:00 UTC: register new metadata files and ingest every partition whose shards are not materialized yet.
+
+    Downstream pool-level assets (shard_stats, curation, captions, tokens) follow through their eager automation
+    conditions; training-run assets have none, so the nightly refresh never launches training.
+    """
+    known = set(context.instance.get_dynamic_partitions(metadata_files.name))
+    input_dir = Path(tessera.input_dir)
+    new = [k for k in (partition_key(input_dir, p) for p in discover_files(input_dir)) if k not in known]
+    if new:
+        context.instance.add_dynamic_partitions(metadata_files.name, new)
+    done = context.instance.get_materialized_partitions(AssetKey("image_shards"))
+    for key in context.instance.get_dynamic_partitions(metadata_files.name):
+        if key not in done:
+            yield RunRequest(partition_key=key, run_key=f"{key}@{context.scheduled_execution_time:%Y-%m-%d}")

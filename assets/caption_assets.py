@@ -1,0 +1,132 @@
+"""Dagster wiring for re-captioning: `synthetic_captions` and `fused_captions` after `curated_selection`.
+
+Both run on the `gpu` pool and are incremental: shards finished by an earlier run are skipped. Outputs live under
+`tessera.path("captions")`: `synthetic/<shard>.parquet` and `captions/<shard>.parquet` (the caption ledger).
+No `from __future__ import annotations` here: Dagster resolves the Config annotations when decorating.
+"""
+
+import json
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetKey,
+    Config,
+    Field,
+    MaterializeResult,
+    asset,
+    asset_check,
+)
+
+from assets.resources import TesseraResource
+from pipelines import caption_jobs as jobs
+from pipelines.caption_parts import CAPTIONS_DIR, SYNTHETIC_DIR, image_shard_parts, synthetic_parts
+from pipelines.runner import StageRunner
+
+CAPTIONS_ROOT = "captions"
+DEFAULT_MAX_DEGENERATE_RATE = 0.2
+
+
+class SyntheticCaptionsConfig(Config):
+    """The image-to-text model and its generation settings."""
+
+    captioner: str = "tiny"  # `tiny`, a local folder, or a hub id
+    backend: str = "transformers"
+    num_beams: int = 3
+    max_new_tokens: int = 30
+    prompt: str | None = None
+
+
+class FusedCaptionsConfig(Config):
+    """The CapsFusion LLM, its generation settings (reference defaults) and the hygiene fallback."""
+
+    llm: str = "tiny"  # `tiny`, a local folder, or a hub id such as BAAI/CapsFus-LLaMA
+    backend: str = "transformers"
+    num_beams: int = 3
+    max_new_tokens: int = 80
+    max_prompt_tokens: int = 256
+    fallback: str = "raw"  # raw | synthetic | drop
+
+
+def _runner(tessera: TesseraResource) -> StageRunner:
+    return StageRunner(engine=tessera.engine, batch_size=tessera.batch_size, num_actors=tessera.num_actors)
+
+
+def _summary_metadata(summary: jobs.RunSummary) -> dict:
+    rate = summary.rows / summary.seconds if summary.seconds else 0.0
+    return {
+        "rows": summary.rows,
+        "parts_done": summary.parts_done,
+        "parts_skipped": summary.parts_skipped,
+        "rows_per_s": round(rate, 3),
+        "generated_tokens_per_s": round(summary.tokens / summary.seconds, 1) if summary.seconds else 0.0,
+        "statuses": dict(summary.statuses),
+        "caption_sources": dict(summary.sources),
+    }
+
+
+@asset(deps=[AssetKey("curated_selection")], pool="gpu", group_name="captions")
+def synthetic_captions(context: AssetExecutionContext, config: SyntheticCaptionsConfig, tessera: TesseraResource):
+    """A synthetic caption for every curated image (every image when no curated selection exists yet)."""
+    from models.tiny_text import resolve_model
+    from pipelines.samples import load_curated_keys
+    from pipelines.synthetic_captioner import SyntheticCaptioner
+
+    curate = tessera.path("curate")
+    curated = load_curated_keys(curate) if (curate / "curated").is_dir() else None
+    path, name = resolve_model(config.captioner, "captioner")
+    stage = SyntheticCaptioner(model=path, backend=config.backend, num_beams=config.num_beams,
+                               max_new_tokens=config.max_new_tokens, prompt=config.prompt)
+    parts = image_shard_parts(tessera.path("ingest"), curated)
+    summary = jobs.synthesize(parts, tessera.path(CAPTIONS_ROOT, SYNTHETIC_DIR), stage, _runner(tessera),
+                              jobs.models_json(captioner=name), progress=False)
+    context.log.info(summary.text())
+    return MaterializeResult(metadata={**_summary_metadata(summary), "captioner": name})
+
+
+@asset(deps=[synthetic_captions], pool="gpu", group_name="captions")
+def fused_captions(context: AssetExecutionContext, config: FusedCaptionsConfig, tessera: TesseraResource):
+    """CapsFusion of alt-text and synthetic caption, hygiene-checked, with the final caption and its source."""
+    from models.tiny_text import resolve_model
+    from pipelines.caption_fuser import CaptionFuser
+    from pipelines.caption_hygiene import HygieneConfig
+    from pipelines.shard_io import read_json
+
+    path, name = resolve_model(config.llm, "llm")
+    stage = CaptionFuser(model=path, backend=config.backend, num_beams=config.num_beams,
+                         max_new_tokens=config.max_new_tokens, max_prompt_tokens=config.max_prompt_tokens)
+    synthetic_dir = tessera.path(CAPTIONS_ROOT, SYNTHETIC_DIR)
+    parts = synthetic_parts(synthetic_dir)
+    # The ledger names the captioner that actually wrote the synthetic captions.
+    written_by = next((read_json(p).get("models") for p in sorted(synthetic_dir.glob("*_stats.json"))), None)
+    cap_name = json.loads(written_by).get("captioner") if written_by else None
+    summary = jobs.fuse(parts, tessera.path(CAPTIONS_ROOT, CAPTIONS_DIR), stage, _runner(tessera),
+                        HygieneConfig(fallback=config.fallback), jobs.models_json(captioner=cap_name, llm=name),
+                        progress=False)
+    context.log.info(summary.text())
+    return MaterializeResult(metadata={**_summary_metadata(summary), "llm": name, "fallback": config.fallback})
+
+
+@asset_check(asset=fused_captions, description="Every row that was not dropped has a non-empty final caption")
+def check_fused_captions_no_empty_final(tessera: TesseraResource) -> AssetCheckResult:
+    """Fails when a kept row has a missing or blank final caption (sql/check_fused_captions_empty_final.sql)."""
+    r = jobs.query_captions(tessera.path(CAPTIONS_ROOT, CAPTIONS_DIR), "check_fused_captions_empty_final")
+    return AssetCheckResult(passed=r["empty_final"] == 0, metadata=r)
+
+
+@asset_check(
+    asset=fused_captions,
+    description="The share of degenerate fused captions stays under a ceiling (config: max_degenerate_rate)",
+    config_schema={"max_degenerate_rate": Field(float, default_value=DEFAULT_MAX_DEGENERATE_RATE)},
+)
+def check_fused_captions_degenerate_rate(context, tessera: TesseraResource) -> AssetCheckResult:
+    """Warns when hygiene flagged more fused captions than the ceiling (sql/check_fused_captions_degenerate_rate)."""
+    ceiling = float(context.op_execution_context.op_config["max_degenerate_rate"])
+    r = jobs.query_captions(tessera.path(CAPTIONS_ROOT, CAPTIONS_DIR), "check_fused_captions_degenerate_rate")
+    return AssetCheckResult(passed=float(r["degenerate_rate"]) <= ceiling, severity=AssetCheckSeverity.WARN,
+                            metadata={**r, "max_degenerate_rate": ceiling})
+
+
+ASSETS = [synthetic_captions, fused_captions]
+CHECKS = [check_fused_captions_no_empty_final, check_fused_captions_degenerate_rate]

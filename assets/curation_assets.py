@@ -1,0 +1,102 @@
+"""Dagster wiring for curation: `clip_scores` (per metadata partition, on the GPU pool) and `curated_selection`
+(the whole pool: top-fraction thresholds and dedup need every shard), plus their checks."""
+
+from typing import Optional
+
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    Config,
+    DynamicPartitionsDefinition,
+    MaterializeResult,
+    asset,
+    asset_check,
+)
+
+from assets.resources import TesseraResource
+from pipelines.curate_presets import build_stages, get_preset
+from pipelines.curate_scoring import ScoringOptions, score_shards, scored_model
+from pipelines.curate_selection import run_selection
+from pipelines.curate_stats import invariant, score_range
+from pipelines.shard_io import read_json
+
+metadata_files = DynamicPartitionsDefinition(name="metadata_files")
+CURATE_DIR = "curate"
+INGEST_DIR = "ingest"
+
+
+class ClipScoresConfig(Config):
+    """Which CLIP model scores the shards (see models.clip_registry)."""
+
+    clip_model: str = "tiny"
+    with_embeddings: bool = False
+
+
+class CuratedSelectionConfig(Config):
+    """Preset and overrides for the pool-wide selection; `keep_rate_band` overrides the preset's band."""
+
+    preset: str = "datacomp_basic"
+    min_clip_score: Optional[float] = None
+    top_fraction: Optional[float] = None
+    near_dup_distance: Optional[int] = None
+    keep_rate_band: Optional[list[float]] = None
+
+
+@asset(partitions_def=metadata_files, deps=["image_shards"], pool="gpu", group_name="curation")
+def clip_scores(context: AssetExecutionContext, config: ClipScoresConfig, tessera: TesseraResource):
+    """CLIP image-text scores (and pHashes) for every finished ingest shard; finished shards are skipped, so each
+    partition run scores exactly the shards its ingest run added."""
+    engine = "ray" if tessera.engine == "ray" else "local"  # Spark only runs the metadata side
+    opts = ScoringOptions(clip_model=config.clip_model, engine=engine, batch_size=tessera.batch_size,
+                          num_actors=tessera.num_actors, with_embeddings=config.with_embeddings)
+    done = score_shards(tessera.path(INGEST_DIR), tessera.path(CURATE_DIR), opts,
+                        on_shard=lambda s: context.log.info(f"scored shard {s['shard']}: {s['samples']} samples"))
+    return MaterializeResult(metadata={
+        "shards_scored": len(done),
+        "samples_scored": sum(s["samples"] for s in done),
+        "clip_model": scored_model(tessera.path(CURATE_DIR)) or config.clip_model,
+    })
+
+
+@asset(deps=[clip_scores], group_name="curation")
+def curated_selection(context: AssetExecutionContext, config: CuratedSelectionConfig, tessera: TesseraResource):
+    """Kept samples (curate/curated) and the drop ledger (curate/dropped) over the whole scored pool."""
+    preset = get_preset(config.preset)
+    stages = build_stages(preset, config.min_clip_score, config.top_fraction, config.near_dup_distance)
+    out, ingest = tessera.path(CURATE_DIR), tessera.path(INGEST_DIR)
+    band = list(config.keep_rate_band or preset.keep_rate_band)
+    summary = run_selection(ingest, out, stages, engine="spark" if tessera.engine == "spark" else "local",
+                            extra_summary={"preset": preset.name, "clip_model": scored_model(out),
+                                           "ingest_out": str(ingest.resolve()), "keep_rate_band": band})
+    context.log.info(f"kept {summary['kept']} of {summary['samples']}; dropped by reason "
+                     f"{summary['dropped_by_reason']}")
+    return MaterializeResult(metadata={k: summary[k] for k in ("samples", "kept", "dropped", "keep_rate")})
+
+
+@asset_check(asset=clip_scores, description="CLIP scores lie in [-1, 1], none is NaN, one model produced them")
+def check_clip_scores_range(tessera: TesseraResource) -> AssetCheckResult:
+    """Fails on any NaN or out-of-range score, or on scores from several models."""
+    r = score_range(tessera.path(CURATE_DIR))
+    ok = r["nan_scores"] == 0 and r["out_of_range"] == 0 and r["models"] <= 1
+    return AssetCheckResult(passed=bool(ok), metadata={k: v for k, v in r.items() if v is not None})
+
+
+@asset_check(asset=curated_selection, description="every downloaded sample is in exactly one of curated/dropped")
+def check_curated_selection_invariant(tessera: TesseraResource) -> AssetCheckResult:
+    """Fails when a successful sample is missing, appears twice, or an unknown key appears."""
+    r = invariant(tessera.path(CURATE_DIR), tessera.path(INGEST_DIR))
+    return AssetCheckResult(passed=r["missing"] == r["duplicated"] == r["unknown"] == 0, metadata=r)
+
+
+@asset_check(asset=curated_selection, description="keep rate within the preset's (or configured) band")
+def check_curated_selection_keep_rate(tessera: TesseraResource) -> AssetCheckResult:
+    """Fails when the share of kept samples falls outside the band recorded with the selection."""
+    summary = read_json(tessera.path(CURATE_DIR) / "curate_stats.json", default={})
+    rate, (lo, hi) = summary.get("keep_rate"), summary.get("keep_rate_band", (0.0, 1.0))
+    passed = rate is not None and lo <= rate <= hi
+    return AssetCheckResult(passed=passed, metadata={"keep_rate": rate if rate is not None else -1.0,
+                                                     "band_low": lo, "band_high": hi})
+
+
+ASSETS = [clip_scores, curated_selection]
+CHECKS = [check_clip_scores_range, check_curated_selection_invariant, check_curated_selection_keep_rate]

@@ -1,0 +1,34 @@
+"""`defs`: every Tessera asset, check, job, sensor and schedule, with resources from the environment.
+
+`dagster dev -m assets.definitions` (or `make ui`) shows the asset graph. Settings come from environment variables
+so the same assets run on a laptop and on a cluster: TESSERA_INPUT_DIR, TESSERA_OUT_DIR, TESSERA_ENGINE.
+"""
+
+
+import os
+
+from dagster import Definitions
+
+from assets import ingest_assets
+from assets.automation import ingest_job, metadata_files_sensor, nightly_refresh
+from assets.resources import TesseraResource
+
+AREAS = [ingest_assets]
+
+
+def _resource() -> TesseraResource:
+    return TesseraResource(
+        input_dir=os.environ.get("TESSERA_INPUT_DIR", "data/incoming"),
+        out_dir=os.environ.get("TESSERA_OUT_DIR", "data/tessera"),
+        engine=os.environ.get("TESSERA_ENGINE", "local"),
+    )
+
+
+defs = Definitions(
+    assets=[a for area in AREAS for a in area.ASSETS] + [a for area in AREAS for a in getattr(area, "TRAINING_ASSETS", [])],
+    asset_checks=[c for area in AREAS for c in getattr(area, "CHECKS", [])],
+    jobs=[ingest_job],
+    sensors=[metadata_files_sensor],
+    schedules=[nightly_refresh],
+    resources={"tessera": _resource()},
+)

@@ -1,0 +1,39 @@
+"""The `metadata_files` dynamic partitions: one partition per metadata parquet file found in the input folder."""
+
+from pathlib import Path
+
+from dagster import DynamicPartitionsDefinition
+
+from pipelines.sources import SOURCES
+
+metadata_files = DynamicPartitionsDefinition(name="metadata_files")
+
+SEP = "__"
+
+
+def partition_key(input_dir: Path, path: Path) -> str:
+    """`laion__part-00.parquet` for `INPUT/laion/part-00.parquet`; a file directly in INPUT keeps its name."""
+    rel = Path(path).relative_to(input_dir)
+    return SEP.join(rel.parts)
+
+
+def partition_file(input_dir: Path, key: str) -> Path:
+    """The metadata file a partition key names."""
+    return Path(input_dir).joinpath(*key.split(SEP))
+
+
+def partition_source(key: str, default_source: str) -> str:
+    """Files under a folder named after a source use that source; others use the default."""
+    head = key.split(SEP)[0]
+    return head if SEP in key and head in SOURCES else default_source
+
+
+def discover_files(input_dir: Path) -> list[Path]:
+    """Metadata parquet files in `input_dir` and in its per-source subfolders."""
+    input_dir = Path(input_dir)
+    if not input_dir.is_dir():
+        return []
+    found = list(input_dir.glob("*.parquet"))
+    for source in SOURCES:
+        found += list((input_dir / source).glob("*.parquet"))
+    return sorted(found)

@@ -1,0 +1,79 @@
+"""Shared fixtures: a real HTTP server on 127.0.0.1, tiny metadata files, and one ingested demo folder."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+os.environ.setdefault("TESSERA_CACHE", str(Path(__file__).resolve().parent.parent / ".cache" / "tessera"))
+
+from pipelines.demo_sample import build_demo_sample  # noqa: E402
+from pipelines.http_server import serve_folder  # noqa: E402
+from pipelines.image_downloader import DownloadConfig  # noqa: E402
+from pipelines.ingest import ingest  # noqa: E402
+
+FAST_DOWNLOAD = DownloadConfig(processes=1, threads=8, image_size=64)
+
+
+def jpeg_bytes(w: int = 64, h: int = 48, color: str = "red") -> bytes:
+    """A small real JPEG."""
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), color).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def www(tmp_path_factory) -> Path:
+    """The folder the test HTTP server serves."""
+    root = tmp_path_factory.mktemp("www")
+    (root / "img").mkdir()
+    return root
+
+
+@pytest.fixture(scope="session")
+def base_url(www) -> str:
+    """Base URL of a real HTTP server on 127.0.0.1 serving `www`."""
+    with serve_folder(www) as url:
+        yield url
+
+
+@pytest.fixture
+def make_images(www, base_url):
+    """Write `n` JPEGs under a unique prefix and return their URLs."""
+    counter = {"n": 0}
+
+    def make(n: int, prefix: str = "x", size=(64, 48)) -> list[str]:
+        counter["n"] += 1
+        urls = []
+        for i in range(n):
+            name = f"{prefix}_{counter['n']}_{i}.jpg"
+            (www / "img" / name).write_bytes(jpeg_bytes(*size, color=("red", "green", "blue")[i % 3]))
+            urls.append(f"{base_url}/img/{name}")
+        return urls
+
+    return make
+
+
+def write_parquet(path: Path, rows: list[dict]) -> Path:
+    """Write rows to a parquet file (types inferred by pyarrow)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_ingest(tmp_path_factory, www, base_url):
+    """The demo sample (fewer generated images) ingested once: (metadata path, ingest folder)."""
+    root = tmp_path_factory.mktemp("demo")
+    sample_dir = www / "demo"
+    meta = build_demo_sample(sample_dir, base_url + "/demo/www", n_generated=40)
+    out = root / "out"
+    ingest("laion", [meta], out, download=FAST_DOWNLOAD, samples_per_shard=40)
+    return meta, out

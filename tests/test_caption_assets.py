@@ -1,0 +1,56 @@
+"""Dagster: `synthetic_captions` then `fused_captions` materialize over a tiny ingest folder; checks run."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from caption_fixture import make_ingest, tiny_cache  # noqa: F401
+from dagster import AssetKey, materialize
+
+from assets.caption_assets import ASSETS, CHECKS
+from assets.resources import TesseraResource
+
+
+def test_caption_assets_materialize_with_checks(tmp_path, tiny_cache):  # noqa: F811
+    out = tmp_path / "tessera"
+    make_ingest(out / "ingest", [[{"key": f"k{i}", "caption": f"a red car number {i}"} for i in range(4)]])
+    (out / "curate" / "curated").mkdir(parents=True)
+    pq.write_table(pa.table({"key": ["k0", "k2", "k3"]}), out / "curate" / "curated" / "00000.parquet")
+    fast = {"num_beams": 1, "max_new_tokens": 4}
+    result = materialize(
+        [*ASSETS, *CHECKS],
+        resources={"tessera": TesseraResource(out_dir=str(out))},
+        run_config={
+            "ops": {"synthetic_captions": {"config": fast}, "fused_captions": {"config": fast},
+                    "fused_captions_check_fused_captions_degenerate_rate": {"config": {"max_degenerate_rate": 1.0}}},
+        },
+        selection=[AssetKey("synthetic_captions"), AssetKey("fused_captions")],
+    )
+    assert result.success
+    meta = result.asset_materializations_for_node("fused_captions")[0].metadata
+    assert meta["rows"].value == 3 and meta["llm"].value == "tiny-llama-v1"
+    table = pq.read_table(out / "captions" / "captions" / "00000.parquet")
+    assert sorted(table.column("key").to_pylist()) == ["k0", "k2", "k3"]
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["check_fused_captions_no_empty_final"].passed
+    assert checks["check_fused_captions_degenerate_rate"].passed
+    assert checks["check_fused_captions_degenerate_rate"].metadata["generated"].value == 3
+
+
+def test_check_queries_count_degenerate_and_empty(tmp_path):
+    from pipelines.caption_jobs import query_captions
+
+    rows = pa.table({
+        "key": ["a", "b", "c", "d"],
+        "fused_caption": ["fine", "shoes shoes shoes shoes", None, "x"],
+        "final_caption": ["fine", "raw text", " ", None],
+        "caption_source": ["fused", "raw", "raw", "dropped"],
+        "status": ["ok", "repetition", "no_synthetic", "empty"],
+    })
+    pq.write_table(rows, tmp_path / "00000.parquet")
+    pq.write_table(rows, tmp_path / "00001.parquet")  # no stats file: unfinished, must be ignored
+    (tmp_path / "00000_stats.json").write_text("{}")
+    assert query_captions(tmp_path, "check_fused_captions_empty_final") == {"rows": 4, "kept": 3, "empty_final": 1}
+    r = query_captions(tmp_path, "check_fused_captions_degenerate_rate")
+    assert (r["generated"], r["degenerate"], float(r["degenerate_rate"])) == (3, 2, 0.6667)
+    assert query_captions(tmp_path / "none", "check_fused_captions_empty_final")["empty_final"] == 0

@@ -1,0 +1,76 @@
+"""The CLI: bad inputs stop with one clear line and a non-zero exit; `tessera stats --json` prints one object."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import write_parquet
+
+from pipelines.cli import main
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def good(tmp_path):
+    return write_parquet(tmp_path / "good.parquet", [{"URL": "http://127.0.0.1:9/x.jpg", "TEXT": "x"}])
+
+
+def test_missing_file(capsys, tmp_path):
+    code, _, err = _run(capsys, "ingest", "--source", "laion", "--metadata", str(tmp_path / "nope.parquet"),
+                        "--out", str(tmp_path / "out"))
+    assert code == 2 and err.count("\n") == 1 and "not found" in err and "nope.parquet" in err
+
+
+def test_non_parquet_file(capsys, tmp_path):
+    bad = tmp_path / "bad.parquet"
+    bad.write_text("url,text\nhttp://x,y\n")
+    code, _, err = _run(capsys, "ingest", "--source", "laion", "--metadata", str(bad), "--out", str(tmp_path / "o"))
+    assert code == 2 and err.count("\n") == 1 and "not a readable parquet file" in err
+
+
+def test_schema_without_the_sources_columns(capsys, tmp_path):
+    meta = write_parquet(tmp_path / "coyo.parquet", [{"url": "http://h/x.jpg", "text": "x"}])
+    code, _, err = _run(capsys, "ingest", "--source", "laion", "--metadata", str(meta), "--out", str(tmp_path / "o"))
+    assert code == 2 and err.count("\n") == 1 and "'URL'" in err and "'TEXT'" in err
+
+
+def test_unwritable_out(capsys, tmp_path, good):
+    blocker = tmp_path / "file"
+    blocker.write_text("I am a file")
+    code, _, err = _run(capsys, "ingest", "--source", "laion", "--metadata", str(good), "--out", str(blocker / "o"))
+    assert code == 2 and err.count("\n") == 1 and "cannot write to output folder" in err
+
+
+def test_stats_of_a_folder_that_is_not_an_output(capsys, tmp_path):
+    code, _, err = _run(capsys, "stats", str(tmp_path))
+    assert code == 2 and "holds no Tessera output" in err
+
+
+def test_console_script_help_and_error_exit_code(tmp_path):
+    help_text = subprocess.run([sys.executable, "-m", "pipelines.cli", "ingest", "--help"], capture_output=True,
+                               text=True, check=True).stdout
+    assert "--metadata" in help_text and "resumes" in help_text
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "ingest", "--source", "coyo", "--metadata",
+                           str(tmp_path / "missing.parquet"), "--out", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_stats_json_and_tables(capsys, demo_ingest):
+    _, out = demo_ingest
+    code, stdout, _ = _run(capsys, "stats", str(out), "--json")
+    assert code == 0 and stdout.count("\n") == 1
+    stats = json.loads(stdout)
+    for key in ("input_rows", "success", "failed", "rejected", "shards"):
+        assert isinstance(stats[key], int)
+    assert stats["input_rows"] == stats["success"] + stats["failed"] + stats["rejected"]
+    assert stats["shards"] == len(list((out / "shards").glob("*_stats.json")))
+    code, stdout, _ = _run(capsys, "stats", str(out))
+    assert code == 0 and "Outcome of every input row" in stdout and "duplicate_url" in stdout
