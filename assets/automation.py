@@ -19,8 +19,8 @@ from assets.partitions import discover_files, metadata_files, partition_key
 from assets.resources import TesseraResource
 
 ingest_job = define_asset_job(
-    "ingest_job", selection=["raw_metadata", "image_shards"],
-    description="Canonicalise one metadata file and download its images.",
+    "ingest_job", selection=["raw_metadata", "image_shards", "clip_scores"],
+    description="Canonicalise one metadata file, download its images and score them with CLIP.",
 )
 
 

@@ -4,16 +4,22 @@
 so the same assets run on a laptop and on a cluster: TESSERA_INPUT_DIR, TESSERA_OUT_DIR, TESSERA_ENGINE.
 """
 
-
 import os
 
-from dagster import Definitions
+from dagster import AutomationCondition, Definitions
 
-from assets import ingest_assets
+from assets import caption_assets, curation_assets, ingest_assets, token_assets
 from assets.automation import ingest_job, metadata_files_sensor, nightly_refresh
 from assets.resources import TesseraResource
 
-AREAS = [ingest_assets]
+AREAS = [ingest_assets, curation_assets, caption_assets, token_assets]
+
+
+def _refreshing(asset):
+    """Pool-level assets refresh when their inputs change; per-file ones run in `ingest_job`."""
+    if asset.partitions_def is not None or any(asset.automation_conditions_by_key.values()):
+        return asset
+    return asset.map_asset_specs(lambda spec: spec.replace_attributes(automation_condition=AutomationCondition.eager()))
 
 
 def _resource() -> TesseraResource:
@@ -25,8 +31,10 @@ def _resource() -> TesseraResource:
 
 
 defs = Definitions(
-    assets=[a for area in AREAS for a in area.ASSETS] + [a for area in AREAS for a in getattr(area, "TRAINING_ASSETS", [])],
-    asset_checks=[c for area in AREAS for c in getattr(area, "CHECKS", [])],
+    assets=[_refreshing(a) for area in AREAS for a in area.ASSETS]
+    # Training runs are launched by hand: no automation condition, in no job that a schedule or sensor targets.
+    + [a for area in AREAS for a in getattr(area, "TRAINING_ASSETS", [])],
+    asset_checks=[c for area in AREAS for c in area.CHECKS],
     jobs=[ingest_job],
     sensors=[metadata_files_sensor],
     schedules=[nightly_refresh],

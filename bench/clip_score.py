@@ -21,8 +21,8 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 
-def bench_model(scorer, n: int, batch: int) -> float:
-    """Images/s of image + text encoders on ready tensors (no decode, no I/O)."""
+def bench_model(scorer, n: int, batch: int) -> tuple[float, float]:
+    """Images/s (wall, and per CPU-second of this process) of image + text encoders on ready tensors."""
     import torch
 
     size = scorer.preprocess_cfg["size"]
@@ -30,30 +30,31 @@ def bench_model(scorer, n: int, batch: int) -> float:
     texts = ["a photo of a small red house near the lake"] * batch
     scorer.embed_images(pixels), scorer.embed_texts(texts)  # warm-up
     _sync(scorer.device)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(max(1, n // batch)):
         (scorer.embed_images(pixels) * scorer.embed_texts(texts)).sum(-1).cpu()
     _sync(scorer.device)
-    return max(1, n // batch) * batch / (time.perf_counter() - start)
+    done = max(1, n // batch) * batch
+    return done / (time.perf_counter() - start), done / (time.process_time() - cpu)
 
 
-def bench_stage(stages, root: Path, n: int, batch: int) -> tuple[float, float]:
-    """Images/s of the scoring stage over a freshly built shard (model already loaded)."""
+def bench_stage(stages, root: Path, n: int, batch: int) -> tuple[float, float, float]:
+    """Images/s (wall, per CPU-second) and seconds of the scoring stage over a fresh shard (model loaded)."""
     from curate_testdata import build_ingest
     from pipelines.curate_scoring import score_shard
     from pipelines.runner import StageRunner
     from pipelines.shards import complete_shards
 
     rows = [{"caption": f"a photo of a small red house near the lake {i}", "seed": i, "w": 640, "h": 480,
-             "url": f"http://img.test/{i}.jpg", "nsfw": 0.1} for i in range(n)]
+             "url": f"http://img.test/{i}.jpg", "nsfw": 0.1, "size": (256, 192)} for i in range(n)]
     ingest = build_ingest(root / "ingest", rows=rows, per_shard=n, failed_per_shard=0)
     shard = complete_shards(ingest)[0]
     runner = StageRunner(engine="local", batch_size=batch)
     stages[0](_one_row(shard)), stages[1](_one_row(shard))  # setup outside the timing
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     stats = score_shard(shard, root / "out", stages, runner, "bench", with_embeddings=False)
-    seconds = time.perf_counter() - start
-    return stats["samples"] / seconds, seconds
+    seconds, cpu_s = time.perf_counter() - start, time.process_time() - cpu
+    return stats["samples"] / seconds, stats["samples"] / cpu_s, seconds
 
 
 def _one_row(shard):
@@ -84,19 +85,24 @@ def main() -> None:
     args = ap.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     scorer = ClipScorer(args.model, device=device, precision=args.precision)
-    model_ips = bench_model(scorer, args.images, args.batch_size)
-    print(f"(a) model alone, {args.model}, batch {args.batch_size}, {device}: {model_ips:.1f} img/s")
+    model_ips, model_cpu = bench_model(scorer, args.images, args.batch_size)
+    print(f"(a) model alone, {args.model}, batch {args.batch_size}, {device}: {model_ips:.1f} img/s "
+          f"({model_cpu:.2f} img per CPU-second)")
     clip = ClipScoreAnnotator(model=args.model, device=device, precision=args.precision)
     clip.scorer, clip._ready = scorer, True  # reuse the loaded model: the timing is about the stage, not loading
     with tempfile.TemporaryDirectory() as tmp:
-        stage_ips, seconds = bench_stage([clip, ImageHashAnnotator()], Path(tmp), args.images, args.batch_size)
+        stage_ips, stage_cpu, seconds = bench_stage([clip, ImageHashAnnotator()], Path(tmp), args.images,
+                                                    args.batch_size)
     print(f"(b) whole stage from shards ({'nvjpeg' if device == 'cuda' else 'PIL'} decode): {stage_ips:.1f} img/s "
-          f"({args.images} images in {seconds:.1f} s)")
-    print(f"(b)/(a) = {stage_ips / model_ips:.1%} (goal >= 80%)")
+          f"({stage_cpu:.2f} img per CPU-second; {args.images} images in {seconds:.1f} s)")
+    # On a shared machine wall time swings with other load; CPU time of this process does not.
+    print(f"(b)/(a) = {stage_ips / model_ips:.1%} wall, {stage_cpu / model_cpu:.1%} CPU time (goal >= 80%)")
     print(json.dumps({"bench": "clip_score", "model": args.model, "device": device, "batch_size": args.batch_size,
                       "precision": args.precision, "images": args.images, "cpu_threads": torch.get_num_threads(),
                       "cores": os.cpu_count(), "model_img_per_s": round(model_ips, 2),
-                      "stage_img_per_s": round(stage_ips, 2), "stage_over_model": round(stage_ips / model_ips, 3)}))
+                      "stage_img_per_s": round(stage_ips, 2), "stage_over_model": round(stage_ips / model_ips, 3),
+                      "model_img_per_cpu_s": round(model_cpu, 3), "stage_img_per_cpu_s": round(stage_cpu, 3),
+                      "stage_over_model_cpu": round(stage_cpu / model_cpu, 3)}))
 
 
 if __name__ == "__main__":

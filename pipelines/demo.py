@@ -35,7 +35,7 @@ def demo_steps(out: Path, metadata: Path) -> list[tuple[str, list[str]]]:
     return [
         ("ingest", ["ingest", "--source", "laion", "--metadata", str(metadata), "--out", ingest,
                     "--samples-per-shard", "100", "--processes", "2", "--threads", "16"]),
-        ("curate", ["curate", ingest, "--preset", "demo", "--out", curate, "--clip-model", "tiny"]),
+        ("curate", ["curate", ingest, "--preset", "datacomp_basic", "--out", curate, "--clip-model", "tiny"]),
         ("caption", ["caption", ingest, "--curated", curate, "--out", captions, "--captioner", "tiny",
                      "--llm", "tiny", "--batch-size", "16"]),
         ("tokenize", ["tokenize", ingest, "--curated", curate, "--captions", captions, "--out", tokens,

@@ -59,7 +59,8 @@ def build_ingest(root: Path, rows: list[dict] | None = None, per_shard: int = 9,
         with wds.TarWriter(str(shard_dir / f"{name}.tar")) as tar:
             for j, row in enumerate(chunk):
                 key = f"{name}{j:04d}"
-                data = b"not a jpeg" if row["seed"] is None else jpeg(row["seed"], quality=row.get("quality", 90))
+                data = b"not a jpeg" if row["seed"] is None else jpeg(
+                    row["seed"], size=row.get("size", (96, 72)), quality=row.get("quality", 90))
                 tar.write({"__key__": key, "jpg": data, "txt": row["caption"], "json": json.dumps({"key": key})})
                 records.append(_sidecar_row(key, row, "success", hashlib.sha256(data).hexdigest()))
             for j in range(failed_per_shard):
