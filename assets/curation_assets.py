@@ -7,20 +7,20 @@ from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
     Config,
-    DynamicPartitionsDefinition,
     MaterializeResult,
     asset,
     asset_check,
 )
 
+from assets.partitions import metadata_files
 from assets.resources import TesseraResource
 from pipelines.curate_presets import build_stages, get_preset
 from pipelines.curate_scoring import ScoringOptions, score_shards, scored_model
 from pipelines.curate_selection import run_selection
 from pipelines.curate_stats import invariant, score_range
+from pipelines.partitions import load_manifests
 from pipelines.shard_io import read_json
 
-metadata_files = DynamicPartitionsDefinition(name="metadata_files")
 CURATE_DIR = "curate"
 INGEST_DIR = "ingest"
 
@@ -44,12 +44,17 @@ class CuratedSelectionConfig(Config):
 
 @asset(partitions_def=metadata_files, deps=["image_shards"], pool="gpu", group_name="curation")
 def clip_scores(context: AssetExecutionContext, config: ClipScoresConfig, tessera: TesseraResource):
-    """CLIP image-text scores (and pHashes) for every finished ingest shard; finished shards are skipped, so each
-    partition run scores exactly the shards its ingest run added."""
+    """CLIP image-text scores (and pHashes) for the shards this partition's ingest owns; scored shards are skipped."""
     engine = "ray" if tessera.engine == "ray" else "local"  # Spark only runs the metadata side
     opts = ScoringOptions(clip_model=config.clip_model, engine=engine, batch_size=tessera.batch_size,
                           num_actors=tessera.num_actors, with_embeddings=config.with_embeddings)
-    done = score_shards(tessera.path(INGEST_DIR), tessera.path(CURATE_DIR), opts,
+    manifest = next((m for m in load_manifests(tessera.path(INGEST_DIR)) if m.name == context.partition_key), None)
+    if manifest is None:
+        raise RuntimeError(f"partition {context.partition_key} was not ingested; materialize image_shards first")
+    own = {f"{sid:05d}" for sid in manifest.shard_ids}
+    if not own:
+        return MaterializeResult(metadata={"shards_scored": 0, "samples_scored": 0, "clip_model": config.clip_model})
+    done = score_shards(tessera.path(INGEST_DIR), tessera.path(CURATE_DIR), opts, shard_ids=own,
                         on_shard=lambda s: context.log.info(f"scored shard {s['shard']}: {s['samples']} samples"))
     return MaterializeResult(metadata={
         "shards_scored": len(done),

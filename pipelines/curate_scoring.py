@@ -116,11 +116,11 @@ def _save_npy_atomic(array: np.ndarray, path: Path) -> None:
 
 
 def score_shards(ingest_out: Path, out: Path, opts: ScoringOptions,
-                 on_shard: Callable[[dict], None] | None = None) -> list[dict]:
-    """Score every finished ingest shard not yet scored in `out`; returns the stats of the shards done now."""
+                 on_shard: Callable[[dict], None] | None = None, shard_ids: set[str] | None = None) -> list[dict]:
+    """Score finished ingest shards (all, or those in `shard_ids`) not yet scored in `out`; returns those done now."""
     from models.clip_registry import resolve
 
-    shards = complete_shards(ingest_out)
+    shards = [s for s in complete_shards(ingest_out) if shard_ids is None or s.shard_id in shard_ids]
     if not shards:
         raise TesseraUserError(f"{ingest_out} has no finished shards (no shards/*_stats.json)")
     try:

@@ -64,6 +64,10 @@ def run_demo(out: Path, console: Console | None = None) -> dict[str, float]:
             timings[name] = time.perf_counter() - start
             if code != 0:
                 raise TesseraUserError(f"demo step '{name}' failed with exit code {code}")
+    from pipelines.ingest_stats import ingest_stats
+    from pipelines.stats_plot import plot_ingest_stats
+
+    plot = plot_ingest_stats(ingest_stats(out / "ingest"), out / "ingest_stats.png")
     table = Table(title="Demo finished", title_justify="left")
     table.add_column("step")
     table.add_column("seconds", justify="right")
@@ -73,6 +77,7 @@ def run_demo(out: Path, console: Console | None = None) -> dict[str, float]:
     for name, seconds in timings.items():
         table.add_row(name, f"{seconds:.1f}", str(out / outputs[name]))
     console.print(table)
+    console.print(f"Plot of where every input row went: {plot}")
     console.print(f"Look at it: tessera stats {out / 'ingest'}  |  tessera stats {out / 'curate'}  |  "
                   f"tessera tokenize-qa {out / 'tokens'} --png {out / 'tokens_qa.png'}")
     return timings

@@ -72,5 +72,7 @@ def test_stats_json_and_tables(capsys, demo_ingest):
         assert isinstance(stats[key], int)
     assert stats["input_rows"] == stats["success"] + stats["failed"] + stats["rejected"]
     assert stats["shards"] == len(list((out / "shards").glob("*_stats.json")))
-    code, stdout, _ = _run(capsys, "stats", str(out))
+    png = out.parent / "stats.png"
+    code, stdout, err = _run(capsys, "stats", str(out), "--plot", str(png))
     assert code == 0 and "Outcome of every input row" in stdout and "duplicate_url" in stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(png) in err

@@ -9,11 +9,19 @@ from assets.curation_assets import ASSETS, CHECKS, metadata_files
 from assets.resources import TesseraResource
 from curate_testdata import build_ingest
 
+from pipelines.partitions import PartitionManifest, save_manifest
+from pipelines.shards import complete_shards
+
 
 @pytest.mark.slow
 def test_assets_materialize_with_passing_checks(tmp_path, monkeypatch):
     monkeypatch.setenv("TESSERA_CACHE", str(tmp_path / "cache"))
-    build_ingest(tmp_path / "data" / "ingest")
+    ingest = build_ingest(tmp_path / "data" / "ingest")
+    shards = complete_shards(ingest)
+    # The partition owns every shard but the last: clip_scores must score only its own shards.
+    save_manifest(ingest, PartitionManifest(
+        name="meta.parquet", source="coyo", files=["meta.parquet"], input_rows=0, accepted=0, rejected=0,
+        start_shard_id=0, n_shards=len(shards) - 1, samples_per_shard=9))
     resource = TesseraResource(out_dir=str(tmp_path / "data"))
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(metadata_files.name, ["meta.parquet"])
@@ -22,6 +30,14 @@ def test_assets_materialize_with_passing_checks(tmp_path, monkeypatch):
     assert scores.success
     [check] = scores.get_asset_check_evaluations()
     assert check.passed
+    scored = sorted(p.name for p in (tmp_path / "data" / "curate" / "scores").glob("*_stats.json"))
+    assert scored == [f"{s.shard_id}_stats.json" for s in shards[:-1]]
+    save_manifest(ingest, PartitionManifest(
+        name="later.parquet", source="coyo", files=["later.parquet"], input_rows=0, accepted=0, rejected=0,
+        start_shard_id=len(shards) - 1, n_shards=1, samples_per_shard=9))
+    instance.add_dynamic_partitions(metadata_files.name, ["later.parquet"])
+    assert materialize([ASSETS[0]], partition_key="later.parquet", instance=instance,
+                       resources={"tessera": resource}).success
     run_config = {"ops": {"curated_selection": {"config": {"preset": "coyo", "keep_rate_band": [0.3, 0.9]}}}}
     selection = materialize([ASSETS[1], *CHECKS[1:]], instance=instance, resources={"tessera": resource},
                             run_config=run_config)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from pipelines.errors import TesseraUserError
+from pipelines.stats_plot import plot_ingest_stats
 from pipelines.stats_report import folder_stats, print_json, render
 
 
@@ -20,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("out", type=Path, metavar="OUT", help="a folder written by `tessera ingest` or `tessera curate`")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument("--plot", type=Path, metavar="PNG", help="also draw outcomes, image sizes and shards into PNG")
     p.set_defaults(func=run)
 
 
@@ -29,4 +33,8 @@ def run(args: argparse.Namespace) -> int:
         print_json(stats)
     else:
         render(stats)
+    if args.plot:
+        if "outcomes" not in stats:
+            raise TesseraUserError("--plot draws ingest folders only (OUT written by `tessera ingest`)")
+        print(f"plot: {plot_ingest_stats(stats, args.plot)}", file=sys.stderr)
     return 0

@@ -1,0 +1,25 @@
+"""The demo's CLI calls parse with the real parser, and a non-demo folder is never wiped."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.cli import build_parser
+from pipelines.demo import _fresh, demo_steps
+from pipelines.errors import TesseraUserError
+
+
+def test_every_demo_step_is_a_valid_cli_call(tmp_path):
+    parser = build_parser()
+    steps = demo_steps(tmp_path, tmp_path / "meta.parquet")
+    assert [name for name, _ in steps] == ["ingest", "curate", "caption", "tokenize", "export-eva-clip"]
+    for _, argv in steps:
+        args = parser.parse_args(argv)
+        assert callable(args.func)
+
+
+def test_demo_refuses_to_wipe_a_folder_it_did_not_make(tmp_path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    with pytest.raises(TesseraUserError):
+        _fresh(tmp_path)
+    assert (tmp_path / "precious.txt").exists()
