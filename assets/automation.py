@@ -6,7 +6,9 @@ from dagster import (
     AssetKey,
     DefaultScheduleStatus,
     DefaultSensorStatus,
+    DagsterRunStatus,
     RunRequest,
+    RunsFilter,
     ScheduleEvaluationContext,
     SensorEvaluationContext,
     SensorResult,
@@ -22,6 +24,10 @@ ingest_job = define_asset_job(
     "ingest_job", selection=["raw_metadata", "image_shards", "clip_scores"],
     description="Canonicalise one metadata file, download its images and score them with CLIP.",
 )
+
+
+_IN_PROGRESS = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
+                DagsterRunStatus.STARTED]
 
 
 @sensor(job=ingest_job, minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING)
@@ -52,6 +58,9 @@ def nightly_refresh(context: ScheduleEvaluationContext, tessera: TesseraResource
     if new:
         context.instance.add_dynamic_partitions(metadata_files.name, new)
     done = context.instance.get_materialized_partitions(AssetKey("image_shards"))
+    active = context.instance.get_runs(filters=RunsFilter(job_name=ingest_job.name, statuses=_IN_PROGRESS))
+    running = {run.tags.get("dagster/partition") for run in active}
     for key in context.instance.get_dynamic_partitions(metadata_files.name):
-        if key not in done:
+        # A partition still running is left alone: two img2dataset runs must never write the same shard.
+        if key not in done and key not in running:
             yield RunRequest(partition_key=key, run_key=f"{key}@{context.scheduled_execution_time:%Y-%m-%d}")

@@ -17,15 +17,20 @@ def partition_key(input_dir: Path, path: Path) -> str:
     return SEP.join(rel.parts)
 
 
+def _split(key: str) -> tuple[str | None, str]:
+    head, sep, rest = key.partition(SEP)
+    return (head, rest) if sep and head in SOURCES else (None, key)
+
+
 def partition_file(input_dir: Path, key: str) -> Path:
-    """The metadata file a partition key names."""
-    return Path(input_dir).joinpath(*key.split(SEP))
+    """The metadata file a partition key names (only a known source's folder is a subfolder: `a__b.parquet` stays)."""
+    source, name = _split(key)
+    return Path(input_dir) / source / name if source else Path(input_dir) / name
 
 
 def partition_source(key: str, default_source: str) -> str:
     """Files under a folder named after a source use that source; others use the default."""
-    head = key.split(SEP)[0]
-    return head if SEP in key and head in SOURCES else default_source
+    return _split(key)[0] or default_source
 
 
 def discover_files(input_dir: Path) -> list[Path]:

@@ -16,7 +16,7 @@ class TesseraResource(ConfigurableResource):
     engine: str = "local"  # "local" or "ray"
     batch_size: int = 64
     num_actors: int = 1
-    image_size: int = 256
+    image_size: int = 512
     processes: int = 2
     threads: int = 32
     samples_per_shard: int = 10_000

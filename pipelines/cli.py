@@ -7,6 +7,8 @@ import importlib
 import pkgutil
 import sys
 
+from pydantic import ValidationError
+
 from pipelines import commands
 from pipelines.errors import TesseraUserError
 
@@ -33,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except TesseraUserError as err:
         print(f"tessera: error: {err}", file=sys.stderr)
+        return 2
+    except ValidationError as err:
+        first = err.errors()[0]
+        option = "--" + "-".join(str(p) for p in first["loc"]).replace("_", "-")
+        print(f"tessera: error: {option}: {first['msg']} (got {first.get('input')!r})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tessera: interrupted; rerun the same command to resume", file=sys.stderr)

@@ -27,8 +27,9 @@ class DownloadConfig(BaseModel):
     """img2dataset settings exposed to users (defaults follow img2dataset, sha256 on, opt-out headers honoured)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    image_size: int = Field(256, ge=8)
-    resize_mode: Literal["no", "border", "keep_ratio", "keep_ratio_largest", "center_crop"] = "border"
+    # Short side 512 keeping the aspect ratio: Emu3 needs >= 512^2 and its own aspect handling; CLIP crops anyway.
+    image_size: int = Field(512, ge=8)
+    resize_mode: Literal["no", "border", "keep_ratio", "keep_ratio_largest", "center_crop"] = "keep_ratio"
     resize_only_if_bigger: bool = False
     encode_format: Literal["jpg", "png", "webp"] = "jpg"
     encode_quality: int = Field(95, ge=1, le=100)

@@ -9,8 +9,11 @@ from pipelines import schema as S
 from pipelines.errors import TesseraUserError
 from pipelines.image_downloader import DownloadConfig, ImageDownloader
 from pipelines.metadata_preparer import MetadataPreparer
-from pipelines.partitions import PartitionManifest, dataset_samples_per_shard, locked, partition_name
+from pipelines.partitions import (
+    PartitionManifest, check_partition_name, dataset_samples_per_shard, locked, partition_name,
+)
 from pipelines.shard_io import read_json, write_json_atomic
+from pipelines.sources import get_source, validate_files
 
 
 def check_writable(out: Path) -> Path:
@@ -46,9 +49,12 @@ def ingest(
     samples_per_shard: int = 10_000,
 ) -> PartitionManifest:
     """Ingest `files` as one partition of `out`; rerunning the same call resumes and never duplicates rows."""
-    out = check_writable(out)
+    if samples_per_shard < 1:
+        raise TesseraUserError(f"--samples-per-shard must be at least 1 (got {samples_per_shard})")
     files = [Path(f) for f in files]
-    name = partition or partition_name(files)
+    validate_files(files, get_source(source))
+    name = check_partition_name(partition) if partition else partition_name(files)
+    out = check_writable(out)
     with locked(out):
         samples_per_shard = dataset_samples_per_shard(out, samples_per_shard)
     manifest = MetadataPreparer(out, samples_per_shard).prepare(source, files, name)

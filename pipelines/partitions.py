@@ -39,6 +39,16 @@ class PartitionManifest(BaseModel):
         return range(self.start_shard_id, self.start_shard_id + self.n_shards)
 
 
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
+def check_partition_name(name: str) -> str:
+    """A partition name becomes file names: letters, digits and `._+-` only."""
+    if not _SAFE.match(name):
+        raise TesseraUserError(f"--partition {name!r}: use letters, digits, '.', '_', '+' and '-' only")
+    return name
+
+
 def partition_name(files: list[Path]) -> str:
     """A filesystem-safe partition name: the file's stem for one file, else the first stem plus a count."""
     stems = [re.sub(r"[^A-Za-z0-9._-]+", "_", Path(f).name.removesuffix(".parquet")) for f in files]
@@ -75,6 +85,8 @@ def next_shard_id(out: Path) -> int:
 
 def dataset_samples_per_shard(out: Path, requested: int) -> int:
     """Samples per shard is fixed per ingest folder (it shapes the sample keys); record it on first use."""
+    if requested < 1:
+        raise TesseraUserError(f"samples per shard must be at least 1 (got {requested})")
     path = Path(out) / DATASET_FILE
     recorded = read_json(path)
     if recorded is None:

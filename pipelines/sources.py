@@ -75,6 +75,10 @@ def validate_files(paths: list[Path], source: SourceSchema) -> list[str]:
     """Check every file exists, is parquet and has the source's URL and caption columns; return the union of columns."""
     if not paths:
         raise TesseraUserError("no metadata files given")
+    resolved = [Path(p).resolve() for p in paths]
+    repeated = sorted({str(p) for p in resolved if resolved.count(p) > 1})
+    if repeated:
+        raise TesseraUserError(f"metadata file given more than once: {repeated[0]}")
     columns: dict[str, None] = {}
     for path in paths:
         path = Path(path)

@@ -1,4 +1,4 @@
-"""Loading the project's `.sql` files (they live in the top-level `sql/` folder) and running them with DuckDB."""
+"""Loading the project's `.sql` files (the top-level `sql/` folder, installed as package data) for DuckDB."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from pathlib import Path
 
 import duckdb
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+import sql as _sql_package
+
+SQL_DIR = Path(_sql_package.__file__).resolve().parent
 
 
 def sql_text(name: str) -> str:

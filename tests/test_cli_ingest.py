@@ -76,3 +76,21 @@ def test_stats_json_and_tables(capsys, demo_ingest):
     code, stdout, err = _run(capsys, "stats", str(out), "--plot", str(png))
     assert code == 0 and "Outcome of every input row" in stdout and "duplicate_url" in stdout
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(png) in err
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--samples-per-shard", "0"], "--samples-per-shard must be at least 1"),
+    (["--partition", "2024/01"], "--partition '2024/01'"),
+    (["--image-size", "0"], "--image-size"),
+])
+def test_bad_options_are_one_line_and_leave_out_untouched(capsys, tmp_path, good, extra, needle):
+    out = tmp_path / "out"
+    code, _, err = _run(capsys, "ingest", "--source", "laion", "--metadata", str(good), "--out", str(out), *extra)
+    assert code == 2 and err.count("\n") == 1 and needle in err
+    assert not (out / "ingest.json").exists() and not (out / "partitions").exists()
+
+
+def test_same_file_twice_is_refused(capsys, tmp_path, good):
+    code, _, err = _run(capsys, "ingest", "--source", "laion", "--metadata", str(good), str(good),
+                        "--out", str(tmp_path / "out"))
+    assert code == 2 and "more than once" in err

@@ -59,3 +59,13 @@ def _flow(instance, tessera, tmp_path):
     assert checks == {"check_shard_stats_accounting": True, "check_shard_stats_success_rate": True}
     meta = stats_run.asset_materializations_for_node("shard_stats")[0].metadata
     assert meta["input_rows"].value == 5 and meta["success"].value == 4 and meta["rejected"].value == 1
+
+
+def test_partition_keys_round_trip_to_files(tmp_path):
+    from assets.partitions import partition_file, partition_key, partition_source
+
+    for rel, source in (("coyo/part-0.parquet", "coyo"), ("a__b.parquet", "laion"), ("notasource__x.parquet", "laion")):
+        path = tmp_path / rel
+        key = partition_key(tmp_path, path)
+        assert partition_file(tmp_path, key) == path
+        assert partition_source(key, "laion") == source

@@ -27,10 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metadata", required=True, nargs="+", type=Path, metavar="PATH", help="metadata parquet file(s)")
     p.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
     p.add_argument("--partition", help="partition name (default: derived from the file names)")
-    p.add_argument("--image-size", type=int, default=256, help="target image side in px (default 256)")
+    p.add_argument("--image-size", type=int, default=512, help="target image side in px (default 512)")
     p.add_argument(
-        "--resize-mode", default="border",
-        choices=["no", "border", "keep_ratio", "keep_ratio_largest", "center_crop"], help="img2dataset resize mode",
+        "--resize-mode", default="keep_ratio",
+        choices=["no", "border", "keep_ratio", "keep_ratio_largest", "center_crop"],
+        help="img2dataset resize mode (default keep_ratio: short side = --image-size, aspect kept, as Emu3 needs)",
     )
     p.add_argument("--encode-format", default="jpg", choices=["jpg", "png", "webp"])
     p.add_argument("--processes", type=int, default=2, help="download processes (default 2)")
