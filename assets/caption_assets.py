@@ -1,6 +1,7 @@
 """Dagster wiring for re-captioning: `synthetic_captions` and `fused_captions` after `curated_selection`.
 
-Both run on the `gpu` pool and are incremental: shards finished by an earlier run are skipped. Outputs live under
+Both are partitioned like the ingest (a `metadata_files` partition captions the shards that file's ingest owns),
+run on the `gpu` pool, and are incremental: shards finished by an earlier run are skipped. Outputs live under
 `tessera.path("captions")`: `synthetic/<shard>.parquet` and `captions/<shard>.parquet` (the caption ledger).
 No `from __future__ import annotations` here: Dagster resolves the Config annotations when decorating.
 """
@@ -19,6 +20,7 @@ from dagster import (
     asset_check,
 )
 
+from assets.partitions import metadata_files, partition_shard_ids
 from assets.resources import TesseraResource
 from pipelines import caption_jobs as jobs
 from pipelines.caption_parts import CAPTIONS_DIR, SYNTHETIC_DIR, image_shard_parts, synthetic_parts
@@ -32,7 +34,7 @@ class SyntheticCaptionsConfig(Config):
     """The image-to-text model and its generation settings."""
 
     captioner: str = "tiny"  # `tiny`, a local folder, or a hub id
-    backend: str = "transformers"
+    backend: str = "auto"  # auto: vLLM when usable and `prompt` is set, else transformers
     num_beams: int = 3
     max_new_tokens: int = 30
     prompt: str | None = None
@@ -42,15 +44,17 @@ class FusedCaptionsConfig(Config):
     """The CapsFusion LLM, its generation settings (reference defaults) and the hygiene fallback."""
 
     llm: str = "tiny"  # `tiny`, a local folder, or a hub id such as BAAI/CapsFus-LLaMA
-    backend: str = "transformers"
+    backend: str = "auto"  # auto: vLLM when it imports and CUDA is present, else transformers
     num_beams: int = 3
     max_new_tokens: int = 80
     max_prompt_tokens: int = 256
     fallback: str = "raw"  # raw | synthetic | drop
 
 
-def _runner(tessera: TesseraResource) -> StageRunner:
-    return StageRunner(engine=tessera.engine, batch_size=tessera.batch_size, num_actors=tessera.num_actors)
+def caption_runner(tessera: TesseraResource) -> StageRunner:
+    """The stage runner for the caption assets: Ray when the resource says so, else local (Spark has no GPU path)."""
+    engine = "ray" if tessera.engine == "ray" else "local"
+    return StageRunner(engine=engine, batch_size=tessera.batch_size, num_actors=tessera.num_actors)
 
 
 def _summary_metadata(summary: jobs.RunSummary) -> dict:
@@ -66,7 +70,7 @@ def _summary_metadata(summary: jobs.RunSummary) -> dict:
     }
 
 
-@asset(deps=[AssetKey("curated_selection")], pool="gpu", group_name="captions")
+@asset(deps=[AssetKey("curated_selection")], partitions_def=metadata_files, pool="gpu", group_name="captions")
 def synthetic_captions(context: AssetExecutionContext, config: SyntheticCaptionsConfig, tessera: TesseraResource):
     """A synthetic caption for every curated image (every image when no curated selection exists yet)."""
     from models.tiny_text import resolve_model
@@ -78,14 +82,15 @@ def synthetic_captions(context: AssetExecutionContext, config: SyntheticCaptions
     path, name = resolve_model(config.captioner, "captioner")
     stage = SyntheticCaptioner(model=path, backend=config.backend, num_beams=config.num_beams,
                                max_new_tokens=config.max_new_tokens, prompt=config.prompt)
-    parts = image_shard_parts(tessera.path("ingest"), curated)
-    summary = jobs.synthesize(parts, tessera.path(CAPTIONS_ROOT, SYNTHETIC_DIR), stage, _runner(tessera),
+    own = partition_shard_ids(tessera.path("ingest"), context.partition_key)
+    parts = [p for p in image_shard_parts(tessera.path("ingest"), curated) if p.part_id in own]
+    summary = jobs.synthesize(parts, tessera.path(CAPTIONS_ROOT, SYNTHETIC_DIR), stage, caption_runner(tessera),
                               jobs.models_json(captioner=name), progress=False)
     context.log.info(summary.text())
     return MaterializeResult(metadata={**_summary_metadata(summary), "captioner": name})
 
 
-@asset(deps=[synthetic_captions], pool="gpu", group_name="captions")
+@asset(deps=[synthetic_captions], partitions_def=metadata_files, pool="gpu", group_name="captions")
 def fused_captions(context: AssetExecutionContext, config: FusedCaptionsConfig, tessera: TesseraResource):
     """CapsFusion of alt-text and synthetic caption, hygiene-checked, with the final caption and its source."""
     from models.tiny_text import resolve_model
@@ -97,11 +102,12 @@ def fused_captions(context: AssetExecutionContext, config: FusedCaptionsConfig, 
     stage = CaptionFuser(model=path, backend=config.backend, num_beams=config.num_beams,
                          max_new_tokens=config.max_new_tokens, max_prompt_tokens=config.max_prompt_tokens)
     synthetic_dir = tessera.path(CAPTIONS_ROOT, SYNTHETIC_DIR)
-    parts = synthetic_parts(synthetic_dir)
+    own = partition_shard_ids(tessera.path("ingest"), context.partition_key)
+    parts = [p for p in synthetic_parts(synthetic_dir) if p.part_id in own]
     # The ledger names the captioner that actually wrote the synthetic captions.
     written_by = next((read_json(p).get("models") for p in sorted(synthetic_dir.glob("*_stats.json"))), None)
     cap_name = json.loads(written_by).get("captioner") if written_by else None
-    summary = jobs.fuse(parts, tessera.path(CAPTIONS_ROOT, CAPTIONS_DIR), stage, _runner(tessera),
+    summary = jobs.fuse(parts, tessera.path(CAPTIONS_ROOT, CAPTIONS_DIR), stage, caption_runner(tessera),
                         HygieneConfig(fallback=config.fallback), jobs.models_json(captioner=cap_name, llm=name),
                         progress=False)
     context.log.info(summary.text())

@@ -12,13 +12,12 @@ from dagster import (
     asset_check,
 )
 
-from assets.partitions import metadata_files
+from assets.partitions import metadata_files, partition_shard_ids
 from assets.resources import TesseraResource
 from pipelines.curate_presets import build_stages, get_preset
 from pipelines.curate_scoring import ScoringOptions, score_shards, scored_model
 from pipelines.curate_selection import run_selection
 from pipelines.curate_stats import invariant, score_range
-from pipelines.partitions import load_manifests
 from pipelines.shard_io import read_json
 
 CURATE_DIR = "curate"
@@ -48,34 +47,37 @@ def clip_scores(context: AssetExecutionContext, config: ClipScoresConfig, tesser
     engine = "ray" if tessera.engine == "ray" else "local"  # Spark only runs the metadata side
     opts = ScoringOptions(clip_model=config.clip_model, engine=engine, batch_size=tessera.batch_size,
                           num_actors=tessera.num_actors, with_embeddings=config.with_embeddings)
-    manifest = next((m for m in load_manifests(tessera.path(INGEST_DIR)) if m.name == context.partition_key), None)
-    if manifest is None:
-        raise RuntimeError(f"partition {context.partition_key} was not ingested; materialize image_shards first")
-    own = {f"{sid:05d}" for sid in manifest.shard_ids}
+    own = partition_shard_ids(tessera.path(INGEST_DIR), context.partition_key)
     if not own:
-        return MaterializeResult(metadata={"shards_scored": 0, "samples_scored": 0, "clip_model": config.clip_model})
+        return MaterializeResult(metadata={"shards_scored": 0, "samples_scored": 0, "model": config.clip_model})
     done = score_shards(tessera.path(INGEST_DIR), tessera.path(CURATE_DIR), opts, shard_ids=own,
                         on_shard=lambda s: context.log.info(f"scored shard {s['shard']}: {s['samples']} samples"))
     return MaterializeResult(metadata={
         "shards_scored": len(done),
         "samples_scored": sum(s["samples"] for s in done),
-        "clip_model": scored_model(tessera.path(CURATE_DIR)) or config.clip_model,
+        "model": scored_model(tessera.path(CURATE_DIR)) or config.clip_model,
     })
 
 
 @asset(deps=[clip_scores], group_name="curation")
 def curated_selection(context: AssetExecutionContext, config: CuratedSelectionConfig, tessera: TesseraResource):
-    """Kept samples (curate/curated) and the drop ledger (curate/dropped) over the whole scored pool."""
+    """Kept samples (curate/curated) and the drop ledger (curate/dropped) over the scored pool; finished shards
+    whose clip_scores partition has not run yet are left out, logged and listed as `unscored_shards`."""
     preset = get_preset(config.preset)
     stages = build_stages(preset, config.min_clip_score, config.top_fraction, config.near_dup_distance)
     out, ingest = tessera.path(CURATE_DIR), tessera.path(INGEST_DIR)
     band = list(config.keep_rate_band or preset.keep_rate_band)
     summary = run_selection(ingest, out, stages, engine="spark" if tessera.engine == "spark" else "local",
-                            extra_summary={"preset": preset.name, "clip_model": scored_model(out),
+                            extra_summary={"preset": preset.name, "model": scored_model(out),
                                            "ingest_out": str(ingest.resolve()), "keep_rate_band": band})
     context.log.info(f"kept {summary['kept']} of {summary['samples']}; dropped by reason "
                      f"{summary['dropped_by_reason']}")
-    return MaterializeResult(metadata={k: summary[k] for k in ("samples", "kept", "dropped", "keep_rate")})
+    unscored = summary["unscored_shards"]
+    if unscored:
+        context.log.warning(f"left out {len(unscored)} finished shard(s) not scored yet: {', '.join(unscored)}; "
+                            "materialize their clip_scores partitions, then this asset again")
+    metadata = {k: summary[k] for k in ("samples", "kept", "dropped", "keep_rate")}
+    return MaterializeResult(metadata={**metadata, "shards": len(summary["shards"]), "unscored_shards": len(unscored)})
 
 
 @asset_check(asset=clip_scores, description="CLIP scores lie in [-1, 1], none is NaN, one model produced them")
@@ -86,9 +88,11 @@ def check_clip_scores_range(tessera: TesseraResource) -> AssetCheckResult:
     return AssetCheckResult(passed=bool(ok), metadata={k: v for k, v in r.items() if v is not None})
 
 
-@asset_check(asset=curated_selection, description="every downloaded sample is in exactly one of curated/dropped")
+@asset_check(asset=curated_selection,
+             description="every downloaded sample of the selected (scored) shards is in exactly one of curated/dropped")
 def check_curated_selection_invariant(tessera: TesseraResource) -> AssetCheckResult:
-    """Fails when a successful sample is missing, appears twice, or an unknown key appears."""
+    """Fails when a successful sample of a selected shard is missing, appears twice, or an unknown key appears;
+    metadata says how many finished shards were left out unscored."""
     r = invariant(tessera.path(CURATE_DIR), tessera.path(INGEST_DIR))
     return AssetCheckResult(passed=r["missing"] == r["duplicated"] == r["unknown"] == 0, metadata=r)
 

@@ -15,9 +15,14 @@ from assets.resources import TesseraResource
 AREAS = [ingest_assets, curation_assets, caption_assets, token_assets]
 
 
+INGEST_JOB_ASSETS = {"raw_metadata", "image_shards", "clip_scores"}
+
+
 def _refreshing(asset):
-    """Pool-level assets refresh when their inputs change; per-file ones run in `ingest_job`."""
-    if asset.partitions_def is not None or any(asset.automation_conditions_by_key.values()):
+    """Assets after `ingest_job` (captions per partition, pool-level selection, tokens, export) refresh eagerly when
+    their inputs change; the ingest job's own assets are run by the sensor and the nightly schedule."""
+    keys = {k.to_user_string() for k in asset.keys}
+    if keys & INGEST_JOB_ASSETS or any(asset.automation_conditions_by_key.values()):
         return asset
     return asset.map_asset_specs(lambda spec: spec.replace_attributes(automation_condition=AutomationCondition.eager()))
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from dagster import DynamicPartitionsDefinition
 
+from pipelines.partitions import load_manifests
 from pipelines.sources import SOURCES
 
 metadata_files = DynamicPartitionsDefinition(name="metadata_files")
@@ -31,6 +32,14 @@ def partition_file(input_dir: Path, key: str) -> Path:
 def partition_source(key: str, default_source: str) -> str:
     """Files under a folder named after a source use that source; others use the default."""
     return _split(key)[0] or default_source
+
+
+def partition_shard_ids(ingest_out: Path, key: str) -> set[str]:
+    """The shard ids (`00012`) that a partition's ingest owns; a partition that was never ingested is an error."""
+    manifest = next((m for m in load_manifests(ingest_out) if m.name == key), None)
+    if manifest is None:
+        raise RuntimeError(f"partition {key} was not ingested into {ingest_out}; materialize image_shards first")
+    return {f"{sid:05d}" for sid in manifest.shard_ids}
 
 
 def discover_files(input_dir: Path) -> list[Path]:

@@ -80,7 +80,8 @@ def emu3_token_shards(context: AssetExecutionContext, config: TokenShardsConfig,
     captions, curate = _optional_inputs(tessera)
     stage = ImageTokenizerConfig(vq_model=config.vq_model, target_area=config.target_area, min_area=config.min_area,
                                  max_area=config.max_area, max_aspect_ratio=config.max_aspect_ratio, dtype=config.dtype)
-    runner = RunnerConfig(engine=tessera.engine, batch_size=tessera.batch_size, num_actors=tessera.num_actors)
+    engine = "ray" if tessera.engine == "ray" else "local"  # Spark (TESSERA_ENGINE=spark) is metadata-only
+    runner = RunnerConfig(engine=engine, batch_size=tessera.batch_size, num_actors=tessera.num_actors)
     m = tokenize_shards(tessera.path("ingest"), tessera.path("tokens"), stage, runner, captions, curate,
                         log=context.log.info)
     return MaterializeResult(metadata={

@@ -158,12 +158,33 @@ def vllm_installed() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
+def vllm_usable() -> bool:
+    """True when `import vllm` works and a CUDA device is visible: what `auto` needs to choose vLLM."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return False
+    try:
+        import vllm  # noqa: F401
+    except Exception:  # noqa: BLE001 - a broken vLLM install (ImportError, RuntimeError, ...) means: not usable
+        return False
+    return True
+
+
+def resolve_backend(backend: str) -> str:
+    """`auto` is vLLM when it is usable, else transformers; `transformers` and `vllm` are kept as asked."""
+    if backend == "auto":
+        return "vllm" if vllm_usable() else "transformers"
+    if backend not in ("transformers", "vllm"):
+        raise ValueError(f"unknown backend {backend!r}; use 'auto', 'transformers' or 'vllm'")
+    return backend
+
+
 def load_fuser(model_ref: str, backend: str = "transformers", settings: GenerationSettings | None = None) -> Fuser:
-    """A fuser for `backend` ("transformers" or "vllm"; vLLM is imported only here, only when asked for)."""
+    """A fuser for `backend` ("auto", "transformers" or "vllm"; vLLM is imported only when chosen)."""
+    backend = resolve_backend(backend)
     if backend == "vllm":
         from models.vllm_backend import VllmFuser
 
         return VllmFuser(model_ref, settings or GenerationSettings())
-    if backend != "transformers":
-        raise ValueError(f"unknown fuser backend {backend!r}; use 'transformers' or 'vllm'")
     return TransformersFuser(model_ref, settings)

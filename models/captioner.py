@@ -10,7 +10,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.caption_fuser import Generated, resolve_device_dtype
+from models.caption_fuser import Generated, resolve_backend, resolve_device_dtype
 
 
 class CaptionerSettings(BaseModel):
@@ -98,11 +98,16 @@ class TransformersCaptioner:
 
 
 def load_captioner(model_ref: str, backend: str = "transformers", settings: CaptionerSettings | None = None) -> Captioner:
-    """A captioner for `backend` ("transformers" or "vllm"; vLLM is imported only when asked for)."""
+    """A captioner for `backend` ("auto", "transformers" or "vllm"; vLLM is imported only when chosen).
+
+    `auto` picks vLLM only with a prompt: a vLLM multimodal model needs its own image prompt template.
+    """
+    settings = settings or CaptionerSettings()
+    if backend == "auto" and not settings.prompt:
+        backend = "transformers"
+    backend = resolve_backend(backend)
     if backend == "vllm":
         from models.vllm_backend import VllmCaptioner
 
-        return VllmCaptioner(model_ref, settings or CaptionerSettings())
-    if backend != "transformers":
-        raise ValueError(f"unknown captioner backend {backend!r}; use 'transformers' or 'vllm'")
+        return VllmCaptioner(model_ref, settings)
     return TransformersCaptioner(model_ref, settings)

@@ -1,7 +1,9 @@
 """CaptionFuser stage: CapsFusion over `raw_caption` + `synthetic_caption`, adding `fused_caption`.
 
 A failing batch is retried row by row, so one bad row becomes `fuser_status = generation_error` and never fails
-the batch. Rows without a synthetic caption are not sent to the model (`no_synthetic`).
+the batch. Rows without a synthetic caption are not sent to the model (`no_synthetic`). Both captions are only
+stripped before they enter the prompt (the model was trained on that); `fusion_prompts` is the one place prompts
+are built, shared with `tessera fuse --dry-run`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Literal
 import pyarrow as pa
 from pydantic import Field
 
-from pipelines.caption_hygiene import STATUS_GENERATION_ERROR, STATUS_NO_SYNTHETIC, STATUS_OK, clean_caption
+from pipelines.caption_hygiene import STATUS_GENERATION_ERROR, STATUS_NO_SYNTHETIC, STATUS_OK
 from pipelines.stage import Stage, StageConfig
 
 log = logging.getLogger(__name__)
@@ -27,7 +29,7 @@ class CaptionFuserConfig(StageConfig):
     """Which LLM fuses, with which backend and generation settings (CapsFusion defaults)."""
 
     model: str  # hub id or local path
-    backend: Literal["transformers", "vllm"] = "transformers"
+    backend: Literal["auto", "transformers", "vllm"] = "transformers"  # auto: vLLM when installed and on CUDA
     raw_column: str = "raw_caption"
     synthetic_column: str = "synthetic_caption"
     num_beams: int = Field(3, ge=1)
@@ -42,6 +44,21 @@ def _set(table: pa.Table, name: str, values: list, type_: pa.DataType) -> pa.Tab
     col = pa.array(values, type_)
     idx = table.schema.get_field_index(name)
     return table.set_column(idx, name, col) if idx >= 0 else table.append_column(name, col)
+
+
+def fusion_prompts(tokenizer, raws: list, synthetics: list, max_prompt_tokens: int) -> list[tuple[int, object]]:
+    """(row index, FittedPrompt) for every row the model is asked about: rows with a non-blank synthetic caption.
+
+    Captions are only stripped (None counts as empty); the raw caption is cut to fit `max_prompt_tokens`.
+    """
+    from models.caption_fuser import fit_prompt
+
+    out = []
+    for i, (raw, syn) in enumerate(zip(raws, synthetics)):
+        raw, syn = (raw or "").strip(), (syn or "").strip()
+        if syn:
+            out.append((i, fit_prompt(tokenizer, raw, syn, max_prompt_tokens)))
+    return out
 
 
 class CaptionFuser(Stage):
@@ -76,19 +93,15 @@ class CaptionFuser(Stage):
 
     def process(self, batch: pa.Table) -> pa.Table:
         """Add `fused_caption`, `fuser_status`, `prompt_tokens` and `generated_tokens`."""
-        from models.caption_fuser import fit_prompt
-
         c = self.config
-        raws = [clean_caption(x) for x in batch.column(c.raw_column).to_pylist()]
-        syns = [clean_caption(x) for x in batch.column(c.synthetic_column).to_pylist()]
         n = batch.num_rows
         fused, status, p_tokens, g_tokens = [None] * n, [STATUS_NO_SYNTHETIC] * n, [None] * n, [0] * n
-        todo = [i for i in range(n) if syns[i]]
-        prompts = []
-        for i in todo:
-            fitted = fit_prompt(self.fuser.tokenizer, raws[i], syns[i], c.max_prompt_tokens)
-            prompts.append(fitted.prompt)
-            p_tokens[i] = fitted.num_tokens
+        fitted = fusion_prompts(self.fuser.tokenizer, batch.column(c.raw_column).to_pylist(),
+                                batch.column(c.synthetic_column).to_pylist(), c.max_prompt_tokens)
+        todo = [i for i, _ in fitted]
+        prompts = [f.prompt for _, f in fitted]
+        for i, f in fitted:
+            p_tokens[i] = f.num_tokens
         results = self._generate(prompts) if prompts else []
         for i, result in zip(todo, results):
             if isinstance(result, Exception):

@@ -53,8 +53,18 @@ def clean_caption(text: str | None) -> str:
     return " ".join((text or "").split())
 
 
+# Format (Cf) characters that belong in ordinary text: soft hyphen, (non-)joiners used by emoji ZWJ sequences and
+# Indic/Persian scripts, direction marks of RTL text, word joiner, and the emoji tag characters of subdivision flags.
+# Zero-width space, BOM and bidi overrides/isolates stay flagged. Variation selectors are Mn, not Cf, so they pass.
+_HARMLESS_FORMAT = frozenset("\u00ad\u061c\u200c\u200d\u200e\u200f\u2060") | {chr(c) for c in range(0xE0020, 0xE0080)}
+
+
 def _non_printable(text: str) -> bool:
-    return any(ch == "\ufffd" or unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs", "Cn") for ch in text)
+    return any(
+        ch == "\ufffd"
+        or (unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs", "Cn") and ch not in _HARMLESS_FORMAT)
+        for ch in text
+    )
 
 
 def _has_loop(text: str, cfg: HygieneConfig) -> bool:
@@ -103,7 +113,8 @@ def choose_final(status: str, fused: str, raw: str, synthetic: str, fallback: Fa
 def finalize_captions(table: pa.Table, cfg: HygieneConfig | None = None) -> pa.Table:
     """Clean `fused_caption`, set `status`, `final_caption` and `caption_source`; rows are never removed.
 
-    An upstream `captioner_status` / `fuser_status` other than `ok` wins over the hygiene verdict.
+    `raw_caption` and `synthetic_caption` are inputs and stay as they are; a fallback final caption is their
+    cleaned text. An upstream `captioner_status` / `fuser_status` other than `ok` wins over the hygiene verdict.
     """
     cfg = cfg or HygieneConfig()
     raws = [clean_caption(x) for x in _column(table, "raw_caption")]
@@ -125,8 +136,6 @@ def finalize_captions(table: pa.Table, cfg: HygieneConfig | None = None) -> pa.T
         sources.append(source)
     out = table
     for name, values in (
-        ("raw_caption", raws),
-        ("synthetic_caption", syns),
         ("fused_caption", [None if x is None else f for x, f in zip(fused_in, fused)]),
         ("final_caption", finals),
         ("caption_source", sources),

@@ -18,7 +18,7 @@ from pipelines import schema as S
 from pipelines.errors import TesseraUserError
 from pipelines.samples import shard_samples
 from pipelines.shards import complete_shards
-from pipelines.shard_io import read_json
+from pipelines.shard_io import read_json, write_json_atomic
 
 RAW_CAPTION = "raw_caption"
 SYNTHETIC_CAPTION = "synthetic_caption"
@@ -124,10 +124,37 @@ def _metadata_loader(path, stem, start, length, raw_col, syn_col, has_key):
     return load
 
 
-def check_rows_per_part(out_dir: Path, rows_per_part: int) -> None:
-    """Refuse to resume an output folder that was sliced differently (its part ids would mean other rows)."""
-    manifest = read_json(Path(out_dir) / "manifest.json", default=None)
+def input_identity(path: Path) -> dict:
+    """What names one input file in a manifest: its resolved path, size and modification time."""
+    st = Path(path).stat()
+    return {"path": str(Path(path).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def claim_metadata_inputs(out_dir: Path, rows_per_part: int, files: list[Path]) -> None:
+    """Refuse inputs that would be confused with earlier ones in `out_dir`, then record them in its manifest.json.
+
+    Part ids are `<stem>-<slice>` and finished parts are skipped, so the slicing must match, and an input whose
+    stem the manifest knows must be the very same file (path, size, mtime); new stems are added, none replaced.
+    """
+    path = Path(out_dir) / "manifest.json"
+    manifest = read_json(path, default=None) or {}
     if manifest and manifest.get("rows_per_part") != rows_per_part:
         raise TesseraUserError(
             f"{out_dir} was written with --rows-per-part {manifest.get('rows_per_part')}; use the same value to resume"
         )
+    known = manifest.get("inputs", {})
+    if isinstance(known, list):  # older manifests listed the paths only
+        known = {_part_stem(p): {"path": str(Path(p).resolve())} for p in known}
+    claimed = dict(known)
+    for f in files:
+        stem, ident = _part_stem(f), input_identity(f)
+        was = claimed.setdefault(stem, ident)
+        changed = [k for k in was if was[k] != ident.get(k)]
+        if changed:
+            what = "another file" if "path" in changed else f"changed since ({', '.join(changed)} differ)"
+            raise TesseraUserError(
+                f"--input {f} is {what}: {out_dir} already holds parts {stem}-* from {was['path']}; "
+                "use another --out or rename the input"
+            )
+    if claimed != manifest.get("inputs"):
+        write_json_atomic({"rows_per_part": rows_per_part, "inputs": claimed}, path)

@@ -43,11 +43,11 @@ class ClipScoreAnnotator(Stage):
         texts = [t or "" for t in batch[cfg.text_column].to_pylist()]
         result = self.scorer.score(images, texts, with_embeddings=cfg.with_embeddings, gpu_decode=cfg.gpu_decode)
         out = batch
-        for name in (C.CLIP_SCORE, C.CLIP_MODEL, C.CLIP_ERROR, C.CLIP_EMBEDDING):
+        for name in (C.CLIP_SCORE, C.MODEL, C.CLIP_ERROR, C.CLIP_EMBEDDING):
             if name in out.column_names:
                 out = out.drop_columns([name])
         out = out.append_column(C.CLIP_SCORE, pa.array(result.scores, pa.float32(), from_pandas=True))
-        out = out.append_column(C.CLIP_MODEL, pa.array([self.scorer.model_id] * batch.num_rows, pa.string()))
+        out = out.append_column(C.MODEL, pa.array([self.scorer.model_id] * batch.num_rows, pa.string()))
         out = out.append_column(C.CLIP_ERROR, pa.array(result.errors, pa.string()))
         if cfg.with_embeddings:
             emb = result.embeddings if result.embeddings is not None else np.zeros((0, 1), np.float16)

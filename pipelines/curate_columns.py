@@ -16,10 +16,11 @@ from pipelines import schema as S
 JPG = "jpg"
 SHARD = "shard"
 PHASH = "phash"
+IMAGE_BYTES = "image_bytes"  # size of the image file stored in the shard tar (img2dataset re-encodes it)
 
 # CLIP score outputs.
 CLIP_SCORE = "clip_score"
-CLIP_MODEL = "clip_model"
+MODEL = "model"  # the CLIP model id that produced the score
 CLIP_ERROR = "clip_error"
 CLIP_EMBEDDING = "clip_embedding"
 EMBEDDING_REF = "embedding_ref"

@@ -1,8 +1,8 @@
 """Curation presets: the filter chains of LAION-2B-en, DataComp and COYO-700M (REFERENCE.md section 2).
 
-Every preset starts with the metadata-only stages (undecodable images, URL dedup, sizes, caption length, metadata scores, CLIP
-thresholds), which the Spark engine can run, then the Python-only ones (caption language, image dedup). The first
-stage that fires names a row's drop reason, so the order is part of the preset.
+Every preset starts with the metadata-only stages (undecodable images, URL dedup, file and image sizes, caption
+length, metadata scores, CLIP thresholds), which the Spark engine can run, then the Python-only ones (caption
+language, image dedup). The first stage that fires names a row's drop reason, so the order is part of the preset.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pipelines.curate_columns import PHASH
 from pipelines.duplicate_filter import DuplicateFilter
 from pipelines.errors import TesseraUserError
 from pipelines.image_decode_filter import ImageDecodeFilter
+from pipelines.image_file_size_filter import ImageFileSizeFilter
 from pipelines.image_size_filter import ImageSizeFilter
 from pipelines.metadata_filter import MetadataFilter, MetadataRule
 from pipelines.near_duplicate_filter import NearDuplicateFilter
@@ -25,12 +26,12 @@ from pipelines.stage import Stage
 
 STAGE_CLASSES: dict[str, type[Stage]] = {
     cls.__name__: cls
-    for cls in (ImageDecodeFilter, DuplicateFilter, ImageSizeFilter, CaptionLengthFilter, MetadataFilter, ClipScoreFilter,
-                ClipTopFractionFilter, CaptionLanguageFilter, NearDuplicateFilter)
+    for cls in (ImageDecodeFilter, DuplicateFilter, ImageFileSizeFilter, ImageSizeFilter, CaptionLengthFilter,
+                MetadataFilter, ClipScoreFilter, ClipTopFractionFilter, CaptionLanguageFilter, NearDuplicateFilter)
 }
 # Stages whose rule needs only metadata columns: spark_curate.py implements exactly these.
-METADATA_STAGES = ("ImageDecodeFilter", "DuplicateFilter", "ImageSizeFilter", "CaptionLengthFilter", "MetadataFilter",
-                   "ClipScoreFilter", "ClipTopFractionFilter")
+METADATA_STAGES = ("ImageDecodeFilter", "DuplicateFilter", "ImageFileSizeFilter", "ImageSizeFilter",
+                   "CaptionLengthFilter", "MetadataFilter", "ClipScoreFilter", "ClipTopFractionFilter")
 
 DECODE = ("ImageDecodeFilter", {})
 URL_DEDUP = ("DuplicateFilter", {"columns": (S.URL,), "reason": "duplicate_url"})
@@ -80,16 +81,20 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     ),
     Preset(
         name="coyo",
-        description="COYO-700M: aspect <= 3, short side >= 200, NSFW <= 0.5, English 3-256 words, <= 1000 chars, "
-        "same text at most 10 times, dedup on (image hash, text); no CLIP threshold",
+        description="COYO-700M: image file >= 5 KB, aspect <= 3, short side >= 200, NSFW (opennsfw2, gantman) <= 0.5, "
+        "English 3-256 words, <= 1000 chars, same text at most 10 times, dedup on (image hash, text); no CLIP "
+        "threshold. Not implemented: 'contains a noun' and pHash dedup against eval sets",
         reference_clip_model=None,
         keep_rate_band=(0.05, 0.95),
         stages=(
             DECODE,
             URL_DEDUP,
+            ("ImageFileSizeFilter", {"min_bytes": 5 * 1024}),
             ("ImageSizeFilter", {"min_short_side": 200, "max_aspect_ratio": 3.0}),
             ("CaptionLengthFilter", {"min_words": 3, "max_words": 256, "max_chars": 1000}),
-            ("MetadataFilter", {"rules": (MetadataRule(column="nsfw_score_opennsfw2", bound="max", value=0.5),)}),
+            # A rule whose column the source lacks passes: only COYO ships these scores.
+            ("MetadataFilter", {"rules": (MetadataRule(column="nsfw_score_opennsfw2", bound="max", value=0.5),
+                                          MetadataRule(column="nsfw_score_gantman", bound="max", value=0.5))}),
             ENGLISH,
             SHA256_DEDUP,
             ("DuplicateFilter", {"columns": (PHASH, S.CAPTION), "reason": "duplicate_image_caption"}),

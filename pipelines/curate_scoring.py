@@ -28,7 +28,10 @@ from pipelines.shards import ShardPaths, complete_shards, read_sidecar
 SCORES_DIR = "scores"
 EMBEDDINGS_DIR = "embeddings"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
-SCORE_COLUMNS = (S.KEY, C.CLIP_SCORE, C.CLIP_MODEL, C.CLIP_ERROR, C.EMBEDDING_REF, C.PHASH)
+SCORE_SCHEMA = pa.schema([(S.KEY, pa.string()), (C.CLIP_SCORE, pa.float32()), (C.MODEL, pa.string()),
+                          (C.CLIP_ERROR, pa.string()), (C.EMBEDDING_REF, pa.string()), (C.PHASH, pa.string()),
+                          (C.IMAGE_BYTES, pa.int64())])
+SCORE_COLUMNS = tuple(SCORE_SCHEMA.names)
 
 
 @dataclass(frozen=True)
@@ -55,18 +58,22 @@ def read_tar_images(tar_path: Path) -> dict[str, bytes]:
 
 
 def shard_pairs(shard: ShardPaths) -> pa.Table:
-    """The shard's successful rows as (key, caption, jpg); a success row missing from the tar gets empty bytes."""
+    """The shard's successful rows as (key, caption, jpg, image_bytes); a success row missing from the tar gets
+    empty bytes and a null size."""
     side = read_sidecar(shard, columns=[S.KEY, S.CAPTION, S.STATUS])
     side = side.filter(pc.equal(side[S.STATUS], S.STATUS_SUCCESS))
     images = read_tar_images(shard.tar) if shard.tar.exists() else {}
-    jpg = pa.array([images.get(k, b"") for k in side[S.KEY].to_pylist()], pa.binary())
-    return side.select([S.KEY, S.CAPTION]).append_column(C.JPG, jpg)
+    data = [images.get(k) for k in side[S.KEY].to_pylist()]
+    jpg = pa.array([b or b"" for b in data], pa.binary())
+    # The stored file as img2dataset wrote it (re-encoded), not the file the source served.
+    size = pa.array([len(b) if b else None for b in data], pa.int64())
+    return side.select([S.KEY, S.CAPTION]).append_column(C.JPG, jpg).append_column(C.IMAGE_BYTES, size)
 
 
 def scored_model(out: Path) -> str | None:
     """The CLIP model id that produced the scores already in `out`, if any."""
     for marker in sorted((Path(out) / SCORES_DIR).glob("*_stats.json")):
-        return read_json(marker)["clip_model"]
+        return read_json(marker)[C.MODEL]
     return None
 
 
@@ -82,7 +89,7 @@ def score_shard(shard: ShardPaths, out: Path, stages, runner: StageRunner, model
         emb = np.asarray(scored[C.CLIP_EMBEDDING].combine_chunks().flatten().to_numpy(zero_copy_only=False))
         _save_npy_atomic(emb.reshape(scored.num_rows, -1).astype(np.float16), Path(out) / emb_rel)
         refs = pa.array([f"{emb_rel}#{i}" for i in range(scored.num_rows)], pa.string())
-    scores = scored.select([S.KEY, C.CLIP_SCORE, C.CLIP_MODEL, C.CLIP_ERROR, C.PHASH])
+    scores = scored.select([S.KEY, C.CLIP_SCORE, C.MODEL, C.CLIP_ERROR, C.PHASH, C.IMAGE_BYTES])
     scores = scores.add_column(4, C.EMBEDDING_REF, refs).select(list(SCORE_COLUMNS))
     write_parquet_atomic(scores, Path(out) / SCORES_DIR / f"{shard.shard_id}.parquet")
     seconds = time.perf_counter() - start
@@ -90,7 +97,7 @@ def score_shard(shard: ShardPaths, out: Path, stages, runner: StageRunner, model
         "shard": shard.shard_id,
         "samples": scores.num_rows,
         "score_errors": null_scores(scores) if scores.num_rows else 0,
-        "clip_model": model_id,
+        C.MODEL: model_id,
         "seconds": round(seconds, 3),
         "images_per_second": round(scores.num_rows / seconds, 2) if seconds > 0 else None,
     }
@@ -99,9 +106,7 @@ def score_shard(shard: ShardPaths, out: Path, stages, runner: StageRunner, model
 
 
 def _empty_scored() -> pa.Table:
-    names = (S.KEY, C.CLIP_SCORE, C.CLIP_MODEL, C.CLIP_ERROR, C.PHASH)
-    types = (pa.string(), pa.float32(), pa.string(), pa.string(), pa.string())
-    return pa.table({n: pa.array([], t) for n, t in zip(names, types)})
+    return SCORE_SCHEMA.remove(SCORE_SCHEMA.get_field_index(C.EMBEDDING_REF)).empty_table()
 
 
 def _save_npy_atomic(array: np.ndarray, path: Path) -> None:

@@ -6,16 +6,19 @@ written per ingest shard: curated/NNNNN.parquet (kept rows) and dropped/NNNNN.pa
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from pipelines import curate_columns as C
 from pipelines import schema as S
 from pipelines.clip_top_fraction_filter import ClipTopFractionFilter, pool_threshold
-from pipelines.curate_scoring import SCORES_DIR
+from pipelines.curate_scoring import SCORE_SCHEMA, SCORES_DIR
 from pipelines.errors import TesseraUserError
 from pipelines.shard_io import write_json_atomic, write_parquet_atomic
 from pipelines.shards import complete_shards
@@ -26,24 +29,67 @@ CURATED_DIR = "curated"
 DROPPED_DIR = "dropped"
 SUMMARY_FILE = "curate_stats.json"
 
+log = logging.getLogger(__name__)
 
-def pool_inputs(ingest_out: Path, out: Path) -> tuple[list[str], list[str], list[str]]:
-    """Shard ids, sidecar paths and score paths of the pool; every finished shard must be scored first."""
+
+@dataclass(frozen=True)
+class PoolInputs:
+    """The scored finished shards (ids, sidecars, score files) the selection covers, and the finished shards left
+    out because they are not scored yet."""
+
+    shard_ids: list[str]
+    sidecars: list[str]
+    scores: list[str]
+    unscored: list[str]
+
+
+def pool_inputs(ingest_out: Path, out: Path) -> PoolInputs:
+    """The pool: finished ingest shards whose scores are complete (score stats marker written). Unscored shards are
+    left out, not an error: in the Dagster flow one partition's scores can finish while another's are pending."""
+    scored, unscored = [], []
+    for shard in complete_shards(ingest_out):
+        done = (Path(out) / SCORES_DIR / f"{shard.shard_id}_stats.json").exists()
+        (scored if done else unscored).append(shard)
+    if not scored:
+        raise TesseraUserError(f"no scored shards in {Path(out) / SCORES_DIR} for {ingest_out}: score them first")
+    return PoolInputs(shard_ids=[s.shard_id for s in scored], sidecars=[str(s.parquet) for s in scored],
+                      scores=[str(Path(out) / SCORES_DIR / f"{s.shard_id}.parquet") for s in scored],
+                      unscored=[s.shard_id for s in unscored])
+
+
+def check_rule_columns(ingest_out: Path, rules) -> None:
+    """Stop with one line when a `--max-meta/--min-meta` column is in neither the shard metadata nor the scores,
+    or is not numeric there (checked before any scoring)."""
     shards = complete_shards(ingest_out)
-    scores = [Path(out) / SCORES_DIR / f"{s.shard_id}.parquet" for s in shards]
-    missing = [str(p) for p in scores if not p.exists()]
-    if missing:
-        raise TesseraUserError(f"shards not scored yet (run the scoring step first): {', '.join(missing[:3])}")
-    return [s.shard_id for s in shards], [str(s.parquet) for s in shards], [str(p) for p in scores]
+    if not shards:
+        return  # scoring reports the missing shards
+    types = {f.name: {f.type} for f in SCORE_SCHEMA}
+    for shard in shards:
+        for field in pq.read_schema(shard.parquet):
+            types.setdefault(field.name, set()).add(field.type)
+    for rule in rules:
+        option = f"--{rule.bound}-meta {rule.column}={rule.value:g}"
+        if rule.column not in types:
+            raise TesseraUserError(f"{option}: no column {rule.column!r} in the shard metadata or scores")
+        bad = sorted(str(t) for t in types[rule.column] if not _numeric(t))
+        if bad:
+            raise TesseraUserError(f"{option}: column {rule.column!r} is {bad[0]}, not numeric")
 
 
-def load_pool(ingest_out: Path, out: Path) -> pa.Table:
-    """Successful samples with their scores, via DuckDB over the parquet files (sql/curate_pool.sql)."""
+def _numeric(dtype: pa.DataType) -> bool:
+    return (pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_decimal(dtype)
+            or pa.types.is_null(dtype))
+
+
+def load_pool(ingest_out: Path, out: Path, pool: PoolInputs | None = None) -> pa.Table:
+    """Successful samples of the scored shards (`pool`, default: scored now) with their scores, via DuckDB
+    (sql/curate_pool.sql)."""
     import duckdb
 
-    _, sidecars, scores = pool_inputs(ingest_out, out)
+    pool = pool or pool_inputs(ingest_out, out)
     with duckdb.connect() as con:
-        return con.sql(sql_text("curate_pool"), params={"sidecars": sidecars, "scores": scores}).to_arrow_table()
+        return con.sql(sql_text("curate_pool"), params={"sidecars": pool.sidecars, "scores": pool.scores}
+                       ).to_arrow_table()
 
 
 def fix_pool_thresholds(stages: list[Stage], scores) -> list[Stage]:
@@ -105,16 +151,21 @@ def write_selection(out: Path, shard_ids: list[str], selected: pa.Table) -> dict
 
 def run_selection(ingest_out: Path, out: Path, stages: list[Stage], engine: str = "local",
                   extra_summary: dict | None = None) -> dict:
-    """Select over the whole pool with DuckDB + pyarrow stages (or Spark for the metadata-only stages), write
-    curated/ and dropped/, then the summary file last."""
-    shard_ids, _, _ = pool_inputs(ingest_out, out)
+    """Select over the scored pool with DuckDB + pyarrow stages (or Spark for the metadata-only stages), write
+    curated/ and dropped/, then the summary file last; finished shards not scored yet are left out and listed."""
+    pool = pool_inputs(ingest_out, out)
+    if pool.unscored:
+        log.warning("selection leaves out %d finished shard(s) not scored yet: %s", len(pool.unscored),
+                    ", ".join(pool.unscored))
     if engine == "spark":
         from pipelines.spark_curate import spark_select
 
-        selected = spark_select(ingest_out, out, stages)
+        selected = spark_select(ingest_out, out, stages, pool=pool)
     else:
-        selected = apply_stages(stages, load_pool(ingest_out, out))
-    summary = write_selection(out, shard_ids, selected)
+        selected = apply_stages(stages, load_pool(ingest_out, out, pool))
+    summary = write_selection(out, pool.shard_ids, selected)
+    summary["shards"] = pool.shard_ids
+    summary["unscored_shards"] = pool.unscored
     summary.update(extra_summary or {})
     summary["selection_engine"] = "spark" if engine == "spark" else "duckdb"
     write_json_atomic(summary, Path(out) / SUMMARY_FILE)

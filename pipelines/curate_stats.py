@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.curate_selection import CURATED_DIR, DROPPED_DIR, SUMMARY_FILE
+from pipelines.curate_selection import CURATED_DIR, DROPPED_DIR, SUMMARY_FILE, pool_inputs
 from pipelines.curate_scoring import SCORES_DIR
 from pipelines.errors import TesseraUserError
 from pipelines.shard_io import read_json
@@ -35,12 +35,18 @@ def score_range(out: Path) -> dict:
 
 
 def invariant(out: Path, ingest_out: Path) -> dict:
-    """Missing / duplicated / unknown keys between the ingest successes and curated + dropped."""
+    """Missing / duplicated / unknown keys between the ingest successes of the shards the selection covered (the
+    scored ones, as recorded in curate_stats.json) and curated + dropped; `unscored_shards` counts the finished
+    ingest shards left out."""
     from pipelines.shards import complete_shards
 
-    sidecars = [str(s.parquet) for s in complete_shards(ingest_out)]
-    return query("curate_invariant", sidecars=sidecars, curated=str(Path(out) / CURATED_DIR / "*.parquet"),
-                 dropped=str(Path(out) / DROPPED_DIR / "*.parquet"))[0]
+    summary = read_json(Path(out) / SUMMARY_FILE, default={})
+    covered = set(summary["shards"]) if "shards" in summary else set(pool_inputs(ingest_out, out).shard_ids)
+    shards = complete_shards(ingest_out)
+    sidecars = [str(s.parquet) for s in shards if s.shard_id in covered]
+    result = query("curate_invariant", sidecars=sidecars, curated=str(Path(out) / CURATED_DIR / "*.parquet"),
+                   dropped=str(Path(out) / DROPPED_DIR / "*.parquet"))[0]
+    return {**result, "shards": len(sidecars), "unscored_shards": len(shards) - len(sidecars)}
 
 
 def curate_stats(out: Path) -> dict:
@@ -57,7 +63,8 @@ def curate_stats(out: Path) -> dict:
     stats = {
         "kind": "curate",
         "preset": summary.get("preset"),
-        "clip_model": summary.get("clip_model"),
+        "model": summary.get("model"),
+        "unscored_shards": summary.get("unscored_shards", []),
         "kept": totals["kept"],
         "dropped": totals["dropped"],
         "keep_rate": round(totals["kept"] / total, 6) if total else None,

@@ -14,10 +14,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines import schema as S
+from pipelines.caption_hygiene import SOURCE_DROPPED
 from pipelines.errors import TesseraUserError
 from pipelines.shards import ShardPaths, read_sidecar
 
 FINAL_CAPTION = "final_caption"
+CAPTION_SOURCE = "caption_source"
+CAPTION_DROPPED = "caption_dropped"  # skip / drop reason of a sample whose caption was dropped
 CURATED_DIR = "curated"
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
 
@@ -34,22 +37,32 @@ def read_tar(tar: Path) -> dict[str, dict[str, bytes]]:
     return samples
 
 
-def load_final_captions(captions_out: Path | None) -> dict[str, str]:
-    """key -> final caption from re-captioning output (rows with an empty or null final caption are ignored)."""
+def load_final_captions(captions_out: Path | None) -> tuple[dict[str, str], set[str]]:
+    """(key -> final caption, keys whose caption was dropped) from re-captioning output.
+
+    A row with `caption_source == "dropped"` (`caption --fallback drop`) marks its key as dropped unless another row
+    gives that key a caption; other rows with an empty or null final caption are ignored (the raw caption is used).
+    """
     if captions_out is None:
-        return {}
+        return {}, set()
     if not Path(captions_out).is_dir():
         raise TesseraUserError(f"--captions {captions_out} is not a folder")
     files = sorted(Path(captions_out).rglob("*.parquet"))
     out: dict[str, str] = {}
+    dropped: set[str] = set()
     for f in files:
-        if {S.KEY, FINAL_CAPTION} - set(pq.read_schema(f).names):
+        names = set(pq.read_schema(f).names)
+        if {S.KEY, FINAL_CAPTION} - names:
             continue
-        t = pq.read_table(f, columns=[S.KEY, FINAL_CAPTION])
-        for k, c in zip(t.column(S.KEY).to_pylist(), t.column(FINAL_CAPTION).to_pylist()):
+        cols = [S.KEY, FINAL_CAPTION] + ([CAPTION_SOURCE] if CAPTION_SOURCE in names else [])
+        t = pq.read_table(f, columns=cols)
+        sources = t.column(CAPTION_SOURCE).to_pylist() if CAPTION_SOURCE in names else [None] * t.num_rows
+        for k, c, src in zip(t.column(S.KEY).to_pylist(), t.column(FINAL_CAPTION).to_pylist(), sources):
             if c:
                 out[str(k)] = c
-    return out
+            elif src == SOURCE_DROPPED:
+                dropped.add(str(k))
+    return out, dropped - out.keys()
 
 
 def load_curated_keys(curate_out: Path | None) -> set[str] | None:

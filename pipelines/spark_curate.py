@@ -17,7 +17,7 @@ import pyarrow as pa
 from pipelines import curate_columns as C
 from pipelines import schema as S
 from pipelines.curate_presets import METADATA_STAGES
-from pipelines.curate_selection import apply_stages, pool_inputs
+from pipelines.curate_selection import PoolInputs, apply_stages, pool_inputs
 from pipelines.stage import Stage
 
 JAVA_WHITESPACE = "[ \\t\\n\\x0B\\f\\r]+"  # same set as caption_length_filter.WHITESPACE
@@ -39,14 +39,16 @@ def spark_session():
             .getOrCreate())
 
 
-def spark_pool(spark, ingest_out: Path, out: Path):
-    """Successful samples joined with their scores, as a Spark DataFrame (the Spark twin of curate_pool.sql)."""
+def spark_pool(spark, ingest_out: Path, out: Path, pool: PoolInputs | None = None):
+    """Successful samples of the scored shards joined with their scores, as a Spark DataFrame (the Spark twin of
+    curate_pool.sql)."""
     from pyspark.sql import functions as F
 
-    _, sidecars, scores = pool_inputs(ingest_out, out)
-    meta = spark.read.option("mergeSchema", "true").parquet(*sidecars)
+    pool = pool or pool_inputs(ingest_out, out)
+    meta = spark.read.option("mergeSchema", "true").parquet(*pool.sidecars)
     meta = meta.withColumn(C.SHARD, F.regexp_extract(F.input_file_name(), r"([^/\\]+)\.parquet$", 1))
-    sc = spark.read.parquet(*scores).select(S.KEY, C.CLIP_SCORE, C.CLIP_MODEL, C.CLIP_ERROR, C.EMBEDDING_REF, C.PHASH)
+    sc = spark.read.parquet(*pool.scores).select(S.KEY, C.CLIP_SCORE, C.MODEL, C.CLIP_ERROR, C.EMBEDDING_REF, C.PHASH,
+                                         C.IMAGE_BYTES)
     return meta.where(F.col(S.STATUS) == S.STATUS_SUCCESS).join(sc, on=S.KEY, how="left")
 
 
@@ -114,6 +116,9 @@ def apply_spark_stage(df, stage: Stage):
             df = _mark(df, F.col(cfg.error_column).isNotNull(), name, "image_undecodable")
     elif kind == "DuplicateFilter":
         df = _dedup(df, stage)
+    elif kind == "ImageFileSizeFilter":
+        size = _num(df, cfg.bytes_column)
+        df = _mark(df, size < cfg.min_bytes, name, "image_file_too_small", size)
     elif kind == "ImageSizeFilter":
         w = F.coalesce(_num(df, S.ORIGINAL_WIDTH), _num(df, S.META_WIDTH))
         h = F.coalesce(_num(df, S.ORIGINAL_HEIGHT), _num(df, S.META_HEIGHT))
@@ -153,12 +158,13 @@ def apply_spark_stage(df, stage: Stage):
     return df
 
 
-def spark_select(ingest_out: Path, out: Path, stages: list[Stage], spark=None) -> pa.Table:
+def spark_select(ingest_out: Path, out: Path, stages: list[Stage], spark=None,
+                 pool: PoolInputs | None = None) -> pa.Table:
     """Run the leading metadata-only stages on Spark and the rest locally; the selected pool as a pyarrow table."""
     from pyspark.sql import functions as F
 
     spark = spark or spark_session()
-    df = spark_pool(spark, ingest_out, out)
+    df = spark_pool(spark, ingest_out, out, pool)
     for field in C.DROP_FIELDS:
         df = df.withColumn(field.name, F.lit(None).cast("double" if field.type == pa.float64() else "string"))
     n_spark = next((i for i, s in enumerate(stages) if type(s).__name__ not in METADATA_STAGES), len(stages))

@@ -1,4 +1,4 @@
-"""SyntheticCaptioner stage: encoded images in, `synthetic_caption` out.
+"""SyntheticCaptioner stage: encoded images in, `synthetic_caption` (cleaned to one line) out.
 
 An image that does not decode becomes `captioner_status = image_error`; a failing batch is retried image by
 image, so one bad row is a `generation_error` and never fails the batch. The image column is dropped on the way
@@ -14,7 +14,7 @@ from typing import Literal
 import pyarrow as pa
 from pydantic import Field
 
-from pipelines.caption_hygiene import STATUS_GENERATION_ERROR, STATUS_IMAGE_ERROR, STATUS_OK
+from pipelines.caption_hygiene import STATUS_GENERATION_ERROR, STATUS_IMAGE_ERROR, STATUS_OK, clean_caption
 from pipelines.stage import Stage, StageConfig
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ class SyntheticCaptionerConfig(StageConfig):
     """Which image-to-text model captions, with which backend and generation settings."""
 
     model: str  # hub id or local path
-    backend: Literal["transformers", "vllm"] = "transformers"
+    backend: Literal["auto", "transformers", "vllm"] = "transformers"  # auto: vLLM when usable and prompt is set
     image_column: str = "image"
     keep_images: bool = False
     num_beams: int = Field(3, ge=1)
@@ -88,7 +88,8 @@ class SyntheticCaptioner(Stage):
             if isinstance(result, Exception):
                 status[i] = STATUS_GENERATION_ERROR
                 continue
-            captions[i], tokens[i], status[i] = result.text, result.num_tokens, STATUS_OK
+            # A generated caption, so it is cleaned here: it is stored, shown, and fed to the fuser as one line.
+            captions[i], tokens[i], status[i] = clean_caption(result.text), result.num_tokens, STATUS_OK
         if not self.config.keep_images:
             batch = batch.drop_columns([self.config.image_column])
         batch = batch.append_column(SYNTHETIC_CAPTION, pa.array(captions, pa.string()))

@@ -2,6 +2,8 @@
 
 Per shard: `emu3_tokens/NNNNN.parquet` (key, caption, h, w, codes, tokenizer), `emu3_dropped/NNNNN.parquet` (key,
 drop_reason) and `emu3_tokens/NNNNN_stats.json` last, as the completion marker. `OUT/manifest.json` sums the stats.
+`OUT/tokenizer_config.json` records the settings that shape the codes; a resume with other settings is refused.
+Samples whose caption re-captioning dropped (`--fallback drop`) go to the ledger as `caption_dropped`.
 """
 
 from __future__ import annotations
@@ -15,15 +17,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import schema as S
+from pipelines.errors import TesseraUserError
 from pipelines.image_tokenizer import CODES, GRID_H, GRID_W, TOKENIZER, ImageTokenizer, ImageTokenizerConfig
 from pipelines.runner import RunnerConfig, StageRunner
-from pipelines.samples import load_curated_keys, load_final_captions, shard_samples
+from pipelines.samples import CAPTION_DROPPED, load_curated_keys, load_final_captions, shard_samples
 from pipelines.shard_io import read_json, write_json_atomic, write_parquet_atomic
 from pipelines.shards import complete_shards
 
 TOKENS_DIR = "emu3_tokens"
 DROPPED_DIR = "emu3_dropped"
 MANIFEST = "manifest.json"
+CONFIG_FILE = "tokenizer_config.json"
+WEIGHT_FILES = ("*.safetensors", "*.bin", "*.index.json")
+CONFIG_FIELDS = ("vq_model", "target_area", "min_area", "max_area", "max_aspect_ratio", "dtype")
+SQUARE_WARNING = ("warning: every input image is {w}x{h} (img2dataset `border` resize?): Emu3 keeps each image's "
+                  "aspect ratio, so re-ingest with `tessera ingest --resize-mode keep_ratio`")
 TOKEN_COLUMNS = ("key", "caption", GRID_H, GRID_W, CODES, TOKENIZER)
 
 
@@ -51,27 +59,75 @@ def tokenize_shard(stage: ImageTokenizer, runner: StageRunner, samples: pa.Table
     return result.take(inverse)
 
 
+def check_vq_model(ref: str) -> None:
+    """Fail with one line when `ref` is not a loadable Emu3VQVAE (unknown hub id, missing or foreign folder)."""
+    from transformers import Emu3VQVAEConfig
+
+    from models.vision_tokenizer import resolve
+
+    path = Path(resolve(ref))
+    if path.is_dir() and not (path / "config.json").is_file():
+        raise TesseraUserError(f"--vq-model {ref!r} is a folder without config.json, not an Emu3VQVAE checkpoint")
+    if path.is_dir() and not any(path.glob(pattern) for pattern in WEIGHT_FILES):
+        raise TesseraUserError(f"--vq-model {ref!r} is a folder without weights ({', '.join(WEIGHT_FILES)})")
+    try:
+        Emu3VQVAEConfig.from_pretrained(str(path) if path.is_dir() else ref)  # a hub id: config download only
+    except (OSError, ValueError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise TesseraUserError(f"--vq-model {ref!r} is not a loadable Emu3VQVAE checkpoint: {reason}") from None
+
+
+def check_config(out: Path, stage_config: ImageTokenizerConfig) -> None:
+    """Record the code-shaping settings in `out` on first use; refuse to resume `out` with different ones."""
+    wanted = {k: getattr(stage_config, k) for k in CONFIG_FIELDS}
+    stored = read_json(Path(out) / CONFIG_FILE)
+    if stored is None:
+        write_json_atomic(wanted, Path(out) / CONFIG_FILE)
+        return
+    diff = [f"{k}={stored.get(k)!r} (now {v!r})" for k, v in wanted.items() if stored.get(k) != v]
+    if diff:
+        raise TesseraUserError(f"{out} holds tokens made with other settings: {', '.join(diff)}; "
+                               f"use another --out or the same settings")
+
+
+def _split_caption_dropped(samples: pa.Table, dropped_keys: set[str]) -> tuple[pa.Table, list[str]]:
+    if not dropped_keys or not samples.num_rows:
+        return samples, []
+    mask = pa.array([k in dropped_keys for k in samples["key"].to_pylist()], pa.bool_())
+    return samples.filter(pc.invert(mask)), samples.filter(mask)["key"].to_pylist()
+
+
 def tokenize_shards(src: Path, out: Path, stage_config: ImageTokenizerConfig, runner_config: RunnerConfig,
                     captions_out: Path | None = None, curate_out: Path | None = None, log=print) -> dict:
     """Tokenize all finished shards of `src` not yet done under `out`; returns the manifest."""
     out = Path(out)
     tokens_dir, dropped_dir = out / TOKENS_DIR, out / DROPPED_DIR
-    captions = load_final_captions(captions_out)
+    captions, caption_dropped = load_final_captions(captions_out)
     curated = load_curated_keys(curate_out)
-    stage, runner = ImageTokenizer(stage_config), StageRunner(runner_config)
     shards = complete_shards(src)
+    check_vq_model(stage_config.vq_model)
+    check_config(out, stage_config)
+    stage, runner = ImageTokenizer(stage_config), StageRunner(runner_config)
+    sizes: set[tuple] = set()
+    seen = 0
     for shard in shards:
         stats_path = tokens_dir / f"{shard.shard_id}_stats.json"
         if stats_path.exists():
             continue
         t0 = time.time()
         samples, skipped = shard_samples(shard, captions, curated)
-        result = tokenize_shard(stage, runner, samples) if samples.num_rows else None
+        sizes.update(zip(samples["width"].to_pylist(), samples["height"].to_pylist()))
+        seen += samples.num_rows
+        todo, cap_dropped = _split_caption_dropped(samples, caption_dropped)
+        result = tokenize_shard(stage, runner, todo) if todo.num_rows else None
         ok = result.filter(pc.is_null(result[S.DROP_REASON])) if result is not None else None
         kept = ok.select(list(TOKEN_COLUMNS)) if ok is not None else _empty_tokens()
-        dropped = (result.filter(pc.is_valid(result[S.DROP_REASON])).select(["key", S.DROP_REASON])
-                   if result is not None else pa.table({"key": pa.array([], pa.string()),
-                                                        S.DROP_REASON: pa.array([], pa.string())}))
+        dropped_keys, reasons = [], []
+        if result is not None:
+            bad = result.filter(pc.is_valid(result[S.DROP_REASON]))
+            dropped_keys, reasons = bad["key"].to_pylist(), bad[S.DROP_REASON].to_pylist()
+        dropped = pa.table({"key": pa.array(cap_dropped + dropped_keys, pa.string()),
+                            S.DROP_REASON: pa.array([CAPTION_DROPPED] * len(cap_dropped) + reasons, pa.string())})
         write_parquet_atomic(kept, tokens_dir / f"{shard.shard_id}.parquet")
         write_parquet_atomic(dropped, dropped_dir / f"{shard.shard_id}.parquet")
         codes = sum(h * w for h, w in zip(kept[GRID_H].to_pylist(), kept[GRID_W].to_pylist()))
@@ -85,6 +141,9 @@ def tokenize_shards(src: Path, out: Path, stage_config: ImageTokenizerConfig, ru
         write_json_atomic(stats, stats_path)
         log(f"shard {shard.shard_id}: {kept.num_rows}/{samples.num_rows} tokenized, {codes} tokens, "
             f"{stats['images_per_s']} img/s")
+    (w, h), *others = sizes or [(None, None)]
+    if seen > 1 and not others and w and w == h:
+        log(SQUARE_WARNING.format(w=w, h=h))
     return write_manifest(out, src, stage_config)
 
 

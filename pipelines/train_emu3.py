@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from pipelines.errors import TesseraUserError
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Options of the Emu3 training job."""
@@ -70,6 +72,9 @@ def train(args: argparse.Namespace, reporter) -> dict:
     tokenizer = load_tokenizer(args.tokenizer)
     ds = Emu3TokenDataset(args.tokens, tokenizer, pack_to=args.pack_to, caption_dropout=args.caption_dropout,
                           visual_loss_only=args.visual_loss_only, seed=args.seed)
+    if len(ds) == 0:
+        why = f"all {len(ds.too_long)} are longer than --pack-to {args.pack_to} tokens" if ds.too_long else "none found"
+        raise TesseraUserError(f"no training samples in {args.tokens}: {why}")
     sampler = DistributedSampler(ds, world, rank, shuffle=not args.no_shuffle, seed=args.seed) if world > 1 else None
     gen = torch.Generator().manual_seed(args.seed)
     loader = DataLoader(ds, batch_size=args.batch_size, sampler=sampler, collate_fn=collate, generator=gen,
@@ -109,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             return fail(f"{args.tokens} holds no emu3_tokens/*.parquet: run `tessera tokenize` first")
         with job_reporter(main_process()) as reporter:
             reporter.finish(train(args, reporter))
+    except TesseraUserError as err:
+        return fail(str(err))
     finally:
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

@@ -4,10 +4,11 @@ SELECT
     m.* EXCLUDE (filename),
     regexp_extract(m.filename, '([^/\\]+)\.parquet$', 1) AS shard,
     s.clip_score,
-    s.clip_model,
+    s.model,
     s.clip_error,
     s.embedding_ref,
-    s.phash
+    s.phash,
+    s.image_bytes
 FROM read_parquet($sidecars, union_by_name = true, filename = true) AS m
 LEFT JOIN read_parquet($scores, union_by_name = true) AS s ON s.key = m.key
 WHERE m.status = 'success'

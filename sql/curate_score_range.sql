@@ -6,5 +6,5 @@ SELECT
     count(*) FILTER (WHERE clip_score < -1 OR clip_score > 1) AS out_of_range,
     min(clip_score) AS min_score,
     max(clip_score) AS max_score,
-    count(DISTINCT clip_model) AS models
+    count(DISTINCT model) AS models
 FROM read_parquet($scores)

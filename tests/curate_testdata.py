@@ -14,13 +14,13 @@ import webdataset as wds
 from PIL import Image
 
 
-def jpeg(seed: int, size=(96, 72), quality: int = 90) -> bytes:
-    """A smooth random JPEG (distinct pHash per seed)."""
+def jpeg(seed: int, size=(96, 72), quality: int = 90, pad: int = 0) -> bytes:
+    """A smooth random JPEG (distinct pHash per seed); `pad` bytes of JPEG comment grow the file, not the pixels."""
     rng = np.random.default_rng(seed)
     small = rng.integers(0, 255, (6, 8, 3), dtype=np.uint8)
     img = Image.fromarray(small).resize(size, Image.BICUBIC)
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=quality)
+    img.save(buf, "JPEG", quality=quality, **({"comment": b"\0" * pad} if pad else {}))
     return buf.getvalue()
 
 
@@ -40,6 +40,9 @@ def sample_rows() -> list[dict]:
         {"caption": "an unsafe picture of a thing", "seed": 104, "w": 640, "h": 480, "nsfw": 0.9},  # coyo nsfw
         {"caption": "a broken image file here", "seed": None, "w": 640, "h": 480},  # corrupt bytes
         {"caption": en + " number 3", "seed": 3, "w": 640, "h": 480, "url": "http://img.test/3.jpg"},  # dup url
+        {"caption": "a small file of a green boat on the river", "seed": 105, "w": 640, "h": 480,
+         "pad": 0},  # stored file < 5 KB: image_file_too_small (coyo)
+        {"caption": "another unsafe picture of a cat", "seed": 106, "w": 640, "h": 480, "gantman": 0.8},  # gantman
     ]
     for i, row in enumerate(rows):
         row.setdefault("url", f"http://img.test/{i}.jpg")
@@ -60,7 +63,8 @@ def build_ingest(root: Path, rows: list[dict] | None = None, per_shard: int = 9,
             for j, row in enumerate(chunk):
                 key = f"{name}{j:04d}"
                 data = b"not a jpeg" if row["seed"] is None else jpeg(
-                    row["seed"], size=row.get("size", (96, 72)), quality=row.get("quality", 90))
+                    row["seed"], size=row.get("size", (96, 72)), quality=row.get("quality", 90),
+                    pad=row.get("pad", 6 * 1024))
                 tar.write({"__key__": key, "jpg": data, "txt": row["caption"], "json": json.dumps({"key": key})})
                 records.append(_sidecar_row(key, row, "success", hashlib.sha256(data).hexdigest()))
             for j in range(failed_per_shard):
@@ -81,5 +85,5 @@ def _sidecar_row(key: str, row: dict, status: str, sha: str | None) -> dict:
         "original_width": row["w"], "original_height": row["h"], "sha256": sha, "exif": None,
         "source": "coyo", "input_file": "meta.parquet", "input_row": int(key),
         "meta_original_width": row["w"], "meta_original_height": row["h"],
-        "nsfw_score_opennsfw2": row["nsfw"],
+        "nsfw_score_opennsfw2": row["nsfw"], "nsfw_score_gantman": row.get("gantman", 0.1 if ok else None),
     }

@@ -5,15 +5,24 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 from caption_fixture import make_ingest, tiny_cache  # noqa: F401
-from dagster import AssetKey, materialize
+from dagster import AssetKey, DagsterInstance, materialize
 
 from assets.caption_assets import ASSETS, CHECKS
+from assets.partitions import metadata_files
 from assets.resources import TesseraResource
+from pipelines.partitions import PartitionManifest, save_manifest
 
 
 def test_caption_assets_materialize_with_checks(tmp_path, tiny_cache):  # noqa: F811
     out = tmp_path / "tessera"
-    make_ingest(out / "ingest", [[{"key": f"k{i}", "caption": f"a red car number {i}"} for i in range(4)]])
+    make_ingest(out / "ingest", [[{"key": f"k{i}", "caption": f"a red car number {i}"} for i in range(4)],
+                                 [{"key": "other0", "caption": "a shard of another partition"}]])
+    # Partition m.parquet owns shard 00000 only; shard 00001 belongs to another partition and must stay untouched.
+    save_manifest(out / "ingest", PartitionManifest(name="m.parquet", source="laion", files=["m.parquet"],
+                                                    input_rows=4, accepted=4, rejected=0, start_shard_id=0,
+                                                    n_shards=1, samples_per_shard=4))
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(metadata_files.name, ["m.parquet"])
     (out / "curate" / "curated").mkdir(parents=True)
     pq.write_table(pa.table({"key": ["k0", "k2", "k3"]}), out / "curate" / "curated" / "00000.parquet")
     fast = {"num_beams": 1, "max_new_tokens": 4}
@@ -25,12 +34,14 @@ def test_caption_assets_materialize_with_checks(tmp_path, tiny_cache):  # noqa: 
                     "fused_captions_check_fused_captions_degenerate_rate": {"config": {"max_degenerate_rate": 1.0}}},
         },
         selection=[AssetKey("synthetic_captions"), AssetKey("fused_captions")],
+        partition_key="m.parquet", instance=instance,
     )
     assert result.success
     meta = result.asset_materializations_for_node("fused_captions")[0].metadata
     assert meta["rows"].value == 3 and meta["llm"].value == "tiny-llama-v1"
     table = pq.read_table(out / "captions" / "captions" / "00000.parquet")
     assert sorted(table.column("key").to_pylist()) == ["k0", "k2", "k3"]
+    assert not (out / "captions" / "synthetic" / "00001.parquet").exists()
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks["check_fused_captions_no_empty_final"].passed
     assert checks["check_fused_captions_degenerate_rate"].passed
@@ -54,3 +65,12 @@ def test_check_queries_count_degenerate_and_empty(tmp_path):
     r = query_captions(tmp_path, "check_fused_captions_degenerate_rate")
     assert (r["generated"], r["degenerate"], float(r["degenerate_rate"])) == (3, 2, 0.6667)
     assert query_captions(tmp_path / "none", "check_fused_captions_empty_final")["empty_final"] == 0
+
+
+def test_caption_runner_maps_other_engines_to_local(tmp_path):
+    from assets.caption_assets import caption_runner
+
+    def engine(name):
+        return caption_runner(TesseraResource(out_dir=str(tmp_path), engine=name)).config.engine
+
+    assert (engine("spark"), engine("local"), engine("ray")) == ("local", "local", "ray")

@@ -87,3 +87,100 @@ def test_user_errors_are_one_line(tmp_path, capsys, tiny_cache):  # noqa: F811
     meta = make_capsfusion(tmp_path / "m.parquet", 1)
     assert main(["fuse", "--input", str(meta), "--out", str(tmp_path / "o"), "--llm", str(tmp_path / "nope")]) == 2
     assert "--llm" in capsys.readouterr().err
+
+
+def test_dry_run_prompts_are_the_prompts_the_stage_sends(tmp_path, tiny_llm, capsys):  # noqa: F811
+    from models.caption_fuser import count_tokens
+    from pipelines.caption_fuser import CaptionFuser
+    from pipelines.caption_parts import metadata_parts
+
+    raw = "  Vintage  poster:\n\n  LONDON   1920 \t railway\r\n"
+    rows = {"laion_2b": [raw, "no synthetic here", "blank synthetic", "dog  photo"],
+            "laion_coco": [" a  poster\nof a train ", None, " \n\t ", "a dog"]}
+    path = tmp_path / "ws.parquet"
+    pq.write_table(pa.table(rows), path)
+    assert main(["fuse", "--input", str(path), "--dry-run"]) == 0
+    dry = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [d["key"] for d in dry] == ["ws-000000000", "ws-000000003"]  # rows the real run skips are not shown
+    # Only stripped: inner newlines, tabs and double spaces reach the model as they are.
+    assert "Sentence 1: Vintage  poster:\n\n  LONDON   1920 \t railway\nSentence 2: a  poster\nof a train\nNew" in (
+        dry[0]["prompt"])
+
+    stage = CaptionFuser(model=tiny_llm, num_beams=1, max_new_tokens=4)
+    stage.setup()
+    sent, generate = [], stage.fuser.generate
+    stage.fuser.generate = lambda prompts: (sent.extend(prompts), generate(prompts))[1]  # record what is sent
+    table, _ = metadata_parts([path], 100)[0].load()
+    result = stage.process(table)
+    assert sent == [d["prompt"] for d in dry]
+    assert result.column("fuser_status").to_pylist()[1:3] == ["no_synthetic", "no_synthetic"]
+    assert result.column("prompt_tokens").to_pylist()[0] == count_tokens(stage.fuser.tokenizer, dry[0]["prompt"])
+
+    out = tmp_path / "out"
+    assert main(["fuse", "--input", str(path), "--out", str(out)] + FAST) == 0
+    ledger = pq.read_table(out / "captions" / "ws-00000.parquet")
+    assert ledger.column("raw_caption").to_pylist() == rows["laion_2b"]  # byte for byte
+    assert ledger.column("synthetic_caption").to_pylist() == rows["laion_coco"]
+    assert ledger.column("prompt_tokens").to_pylist() == result.column("prompt_tokens").to_pylist()
+    assert ledger.column("final_caption").to_pylist()[1] == "no synthetic here"
+
+
+def test_fuse_refuses_another_input_with_a_known_stem(tmp_path, tiny_cache, capsys):  # noqa: F811
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = make_capsfusion(tmp_path / "a" / "part.parquet", 2)
+    out = tmp_path / "out"
+    manifest_path = out / "captions" / "manifest.json"
+    assert main(["fuse", "--out", str(out), "--input", str(first)] + FAST) == 0
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["rows_per_part"] == 10_000
+    assert manifest["inputs"]["part"]["path"] == str(first.resolve())
+    assert manifest["inputs"]["part"]["size"] == first.stat().st_size
+    capsys.readouterr()
+
+    other = make_capsfusion(tmp_path / "b" / "part.parquet", 3, offset=10)  # same stem, other rows
+    assert main(["fuse", "--out", str(out), "--input", str(other)] + FAST) == 2
+    err = capsys.readouterr().err.strip()
+    assert "another file" in err and str(first.resolve()) in err and len(err.splitlines()) == 1
+    assert json.loads(manifest_path.read_text()) == manifest  # the manifest keeps the first input
+
+    extra = make_capsfusion(tmp_path / "extra.parquet", 1)  # a new stem joins the folder
+    assert main(["fuse", "--out", str(out), "--input", str(first), str(extra)] + FAST) == 0
+    assert set(json.loads(manifest_path.read_text())["inputs"]) == {"part", "extra"}
+    capsys.readouterr()
+
+    make_capsfusion(first, 3, offset=20)  # the same path, rewritten
+    assert main(["fuse", "--out", str(out), "--input", str(first)] + FAST) == 2
+    assert "changed since" in capsys.readouterr().err
+    assert pq.read_table(out / "captions" / "part-00000.parquet").num_rows == 2
+
+
+def test_backend_defaults_to_auto_and_vllm_errors_are_one_line(tmp_path, tiny_cache, capsys):  # noqa: F811
+    from models.caption_fuser import vllm_installed
+    from pipelines.cli import build_parser
+
+    meta = make_capsfusion(tmp_path / "m.parquet", 1)
+    parser = build_parser()
+    assert parser.parse_args(["fuse", "--input", str(meta)]).backend == "auto"
+    assert parser.parse_args(["caption", str(tmp_path), "--out", str(tmp_path)]).backend == "auto"
+    # The vLLM captioner needs the model's own prompt template: refused before anything loads.
+    assert main(["caption", str(tmp_path), "--out", str(tmp_path / "o"), "--backend", "vllm"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--caption-prompt" in err and len(err.splitlines()) == 1
+    if not vllm_installed():
+        assert main(["fuse", "--input", str(meta), "--out", str(tmp_path / "o"), "--backend", "vllm"]) == 2
+        assert "needs vLLM" in capsys.readouterr().err
+
+
+def test_claim_upgrades_a_manifest_that_listed_paths_only(tmp_path):
+    from pipelines.caption_parts import claim_metadata_inputs
+    from pipelines.errors import TesseraUserError
+
+    first = make_capsfusion(tmp_path / "m.parquet", 1)
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "manifest.json").write_text(json.dumps({"rows_per_part": 5, "inputs": [str(first)]}))
+    claim_metadata_inputs(tmp_path / "o", 5, [first])
+    assert json.loads((tmp_path / "o" / "manifest.json").read_text())["inputs"]["m"] == {"path": str(first.resolve())}
+    (tmp_path / "x").mkdir()
+    with pytest.raises(TesseraUserError, match="another file"):
+        claim_metadata_inputs(tmp_path / "o", 5, [make_capsfusion(tmp_path / "x" / "m.parquet", 1)])

@@ -35,6 +35,14 @@ def test_clean_caption_is_one_stripped_line():
         ("red shoes\x1a on sale", "non_printable"),
         ("red shoes \ufffd on sale", "non_printable"),
         ("red\u200bshoes", "non_printable"),
+        ("A family \U0001F468\u200d\U0001F469\u200d\U0001F467 at the beach", "ok"),  # emoji ZWJ sequence
+        ("a co\u00adoperative housing block", "ok"),  # soft hyphen
+        ("a red heart \u2764\ufe0f sticker and a \u2764\ufe0e outline", "ok"),  # variation selectors
+        ("the flag \U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F of Scotland", "ok"),
+        ("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 a Persian word", "ok"),  # zero-width non-joiner
+        ("red shoes\u202e on sale", "non_printable"),  # bidi override
+        ("\ufeffred shoes", "non_printable"),
+        ("red shoes\x07", "non_printable"),
     ],
 )
 def test_statuses(fused, status):
@@ -76,6 +84,8 @@ def test_finalize_sets_ledger_columns_and_keeps_rows():
     })
     out = finalize_captions(table, HygieneConfig(fallback="synthetic"))
     assert out.num_rows == 5
+    assert out.column("raw_caption").to_pylist() == [RAW, RAW, " x ", RAW, RAW]  # inputs stay as they were
+    assert out.column("synthetic_caption").to_pylist() == [SYN, SYN, None, SYN, SYN]
     assert out.column("status").to_pylist() == ["ok", "prompt_echo", "no_synthetic", "image_error", "generation_error"]
     assert out.column("caption_source").to_pylist() == ["fused", "synthetic", "raw", "synthetic", "synthetic"]
     assert out.column("final_caption").to_pylist() == [

@@ -124,3 +124,15 @@ def test_fuser_on_gpu_uses_bf16_and_decodes_new_tokens(tiny_llm):
     assert fuser.model.dtype == torch.bfloat16 and fuser.device == "cuda"
     out = fuser.generate([build_prompt("red car 2024", "a red car"), build_prompt("old station", "a station")])
     assert len(out) == 2 and all(0 < g.num_tokens <= 8 and "New Sentence" not in g.text for g in out)
+
+
+def test_auto_backend_is_vllm_only_when_it_imports_on_cuda():
+    import importlib.util
+
+    from models.caption_fuser import resolve_backend
+
+    usable = torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None
+    assert resolve_backend("auto") == ("vllm" if usable else "transformers")
+    assert resolve_backend("transformers") == "transformers" and resolve_backend("vllm") == "vllm"
+    with pytest.raises(ValueError, match="unknown backend"):
+        resolve_backend("spark")

@@ -32,6 +32,14 @@ def test_assets_materialize_with_passing_checks(tmp_path, monkeypatch):
     assert check.passed
     scored = sorted(p.name for p in (tmp_path / "data" / "curate" / "scores").glob("*_stats.json"))
     assert scored == [f"{s.shard_id}_stats.json" for s in shards[:-1]]
+    # The other partition is still between image_shards and clip_scores: the selection covers the scored shards.
+    early = materialize([ASSETS[1], CHECKS[1]], instance=instance, resources={"tessera": resource},
+                        run_config={"ops": {"curated_selection": {"config": {"preset": "coyo"}}}})
+    assert early.success
+    [inv] = early.get_asset_check_evaluations()
+    assert inv.passed and inv.metadata["unscored_shards"].value == 1
+    meta = early.asset_materializations_for_node("curated_selection")[0].metadata
+    assert (meta["shards"].value, meta["unscored_shards"].value) == (len(shards) - 1, 1)
     save_manifest(ingest, PartitionManifest(
         name="later.parquet", source="coyo", files=["later.parquet"], input_rows=0, accepted=0, rejected=0,
         start_shard_id=len(shards) - 1, n_shards=1, samples_per_shard=9))

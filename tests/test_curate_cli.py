@@ -38,8 +38,9 @@ def test_outputs_per_shard_and_scores(curated):
         assert sorted(p.name for p in (out / name).glob("*.parquet")) == ["00000.parquet", "00001.parquet",
                                                                          "00002.parquet"]
     scores = read_dir(out / "scores")
-    assert scores.column_names == ["key", "clip_score", "clip_model", "clip_error", "embedding_ref", "phash"]
-    assert scores.num_rows == 25 and set(scores["clip_model"].to_pylist()) == {"tiny"}
+    assert scores.column_names == ["key", "clip_score", "model", "clip_error", "embedding_ref", "phash",
+                                   "image_bytes"]
+    assert scores.num_rows == 27 and set(scores["model"].to_pylist()) == {"tiny"}
     ref = scores["embedding_ref"][0].as_py()
     assert ref.startswith("embeddings/00000.npy#") and (out / "embeddings" / "00000.npy").is_file()
 
@@ -52,7 +53,7 @@ def test_every_success_is_in_exactly_one_outcome(curated):
         side = pq.read_table(ingest / "shards" / f"{shard}.parquet").to_pylist()
         success |= {r["key"] for r in side if r["status"] == "success"}
     keys = kept["key"].to_pylist() + dropped["key"].to_pylist()
-    assert sorted(keys) == sorted(success) and len(keys) == 25
+    assert sorted(keys) == sorted(success) and len(keys) == 27
     assert dropped.column_names == ["key", "shard", "stage", "reason", "value", "duplicate_of"]
 
 
@@ -62,7 +63,8 @@ def test_each_dropped_sample_has_its_first_reason(curated):
     reasons = {r["reason"] for r in by_key.values()}
     assert reasons == {"image_undecodable", "duplicate_url", "image_too_small", "aspect_ratio_too_large",
                        "caption_too_few_words", "nsfw_score_opennsfw2_above_max", "caption_language",
-                       "duplicate_image", "near_duplicate_image"}
+                       "duplicate_image", "near_duplicate_image", "image_file_too_small",
+                       "nsfw_score_gantman_above_max"}
     dup = next(r for r in by_key.values() if r["reason"] == "duplicate_image")
     assert dup["duplicate_of"] == "000000000" and dup["stage"] == "dedup"
     near = next(r for r in by_key.values() if r["reason"] == "near_duplicate_image")
@@ -70,15 +72,28 @@ def test_each_dropped_sample_has_its_first_reason(curated):
     assert by_key["000020006"]["reason"] == "duplicate_url" and by_key["000020006"]["duplicate_of"] == "000000003"
 
 
+def test_image_bytes_is_the_stored_file_size(curated):
+    import tarfile
+
+    ingest, out, _ = curated
+    with tarfile.open(ingest / "shards" / "00002.tar") as tar:
+        sizes = {m.name[:-4]: m.size for m in tar if m.name.endswith(".jpg")}
+    scores = {r["key"]: r["image_bytes"] for r in pq.read_table(out / "scores" / "00002.parquet").to_pylist()}
+    assert scores == sizes
+    small = next(r for r in read_dir(out / "dropped").to_pylist() if r["reason"] == "image_file_too_small")
+    assert small["stage"] == "image_file_size" and small["value"] == sizes[small["key"]] < 5 * 1024
+
+
 def test_curate_stats_and_invariant(curated):
     _, out, _ = curated
     stats = curate_stats(out)
-    assert (stats["kept"], stats["dropped"]) == (16, 9)
-    assert stats["invariant"]["ok"] and stats["invariant"]["success"] == 25
+    assert (stats["kept"], stats["dropped"]) == (16, 11)
+    assert stats["invariant"]["ok"] and stats["invariant"]["success"] == 27
+    assert stats["invariant"]["unscored_shards"] == 0 and stats["unscored_shards"] == []
     assert stats["scores"]["nan_scores"] == 0 and stats["scores"]["out_of_range"] == 0
-    assert stats["scores"]["scored"] == 24  # the corrupt image has a null score
-    assert sum(r["samples"] for r in stats["dropped_by_reason"]) == 9
-    assert stats["preset"] == "coyo" and stats["clip_model"] == "tiny"
+    assert stats["scores"]["scored"] == 26  # the corrupt image has a null score
+    assert sum(r["samples"] for r in stats["dropped_by_reason"]) == 11
+    assert stats["preset"] == "coyo" and stats["model"] == "tiny"
 
 
 def test_rerun_resumes_without_rescoring_or_duplicates(curated, capsys):
@@ -90,7 +105,7 @@ def test_rerun_resumes_without_rescoring_or_duplicates(curated, capsys):
     for path, mtime in markers.items():
         if path.name != "00001_stats.json":
             assert path.stat().st_mtime_ns == mtime
-    assert read_dir(out / "curated").num_rows + read_dir(out / "dropped").num_rows == 25
+    assert read_dir(out / "curated").num_rows + read_dir(out / "dropped").num_rows == 27
     assert json.loads((out / "curate_stats.json").read_text())["kept"] == 16
 
 
@@ -102,3 +117,17 @@ def test_user_errors_are_one_line(curated, tmp_path, capsys):
     assert main(["curate", str(ingest), "--preset", "coyo", "--out", str(out), "--clip-model", "ViT-B-32:random"]) == 2
     assert "holds scores from CLIP model 'tiny'" in capsys.readouterr().err
     assert main(["curate", str(tmp_path / "nope"), "--preset", "coyo", "--out", str(out)]) == 2
+
+
+@pytest.mark.parametrize("option, message", [
+    ("--max-meta=source=0.5", "--max-meta source=0.5: column 'source' is string, not numeric"),
+    ("--min-meta=NSFW=0.5", "--min-meta NSFW=0.5: no column 'NSFW' in the shard metadata or scores"),
+])
+def test_metadata_rule_on_bad_column_is_one_line_before_scoring(curated, tmp_path, capsys, option, message):
+    ingest, _, _ = curated
+    fresh = tmp_path / "o"
+    assert main(["curate", str(ingest), "--preset", "coyo", "--out", str(fresh), "--clip-model", "tiny",
+                 option]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (fresh / "scores").exists()  # checked up front, nothing scored

@@ -33,7 +33,7 @@ def test_ray_data_matches_local_loop(batch):
     finally:
         ray.shutdown()
     assert remote["key"].to_pylist() == local["key"].to_pylist() == batch["key"].to_pylist()
-    assert remote["clip_model"].to_pylist() == ["tiny"] * 24
+    assert remote["model"].to_pylist() == ["tiny"] * 24
     assert remote["phash"].to_pylist() == local["phash"].to_pylist()
     assert remote["clip_error"].to_pylist() == local["clip_error"].to_pylist()
     assert local["clip_score"][23].as_py() is None and local["phash"][23].as_py() is None

@@ -15,6 +15,7 @@ from pipelines.clip_top_fraction_filter import ClipTopFractionFilter, pool_thres
 from pipelines.curate_presets import PRESETS, build_stages, get_preset, parse_metadata_rule
 from pipelines.duplicate_filter import DuplicateFilter
 from pipelines.errors import TesseraUserError
+from pipelines.image_file_size_filter import ImageFileSizeFilter
 from pipelines.image_size_filter import ImageSizeFilter
 from pipelines.metadata_filter import MetadataFilter
 from pipelines.near_duplicate_filter import NearDuplicateFilter
@@ -33,6 +34,26 @@ def test_image_size_filter_short_side_then_aspect():
     assert outcome(out) == {"a": None, "b": "image_too_small", "c": "aspect_ratio_too_large", "d": None,
                             "e": "image_too_small"}  # d falls back to the metadata size; e: first reason wins
     assert out["drop_value"].to_pylist()[1:3] == [120.0, 4.0]
+
+
+def test_image_file_size_filter_drops_small_stored_files():
+    t = pa.table({"key": list("abcd"), "image_bytes": pa.array([5120, 5119, None, 300], pa.int64())})
+    out = ImageFileSizeFilter(min_bytes=5120)(t)
+    assert outcome(out) == {"a": None, "b": "image_file_too_small", "c": None, "d": "image_file_too_small"}
+    assert out["drop_value"].to_pylist() == [None, 5119.0, None, 300.0]
+    assert outcome(ImageFileSizeFilter()(t.drop_columns(["image_bytes"]))) == {k: None for k in "abcd"}
+
+
+def test_coyo_nsfw_rules_bound_both_scores_when_present():
+    [rules] = [s.config.rules for s in build_stages(get_preset("coyo")) if type(s).__name__ == "MetadataFilter"]
+    both = pa.table({"key": list("abcd"), "nsfw_score_opennsfw2": [0.1, 0.6, 0.1, None],
+                     "nsfw_score_gantman": [0.1, 0.1, 0.51, 0.9]})
+    assert outcome(MetadataFilter(rules=rules)(both)) == {
+        "a": None, "b": "nsfw_score_opennsfw2_above_max", "c": "nsfw_score_gantman_above_max",
+        "d": "nsfw_score_gantman_above_max"}
+    only_open = both.drop_columns(["nsfw_score_gantman"])  # a source without the gantman score
+    assert outcome(MetadataFilter(rules=rules)(only_open)) == {"a": None, "b": "nsfw_score_opennsfw2_above_max",
+                                                               "c": None, "d": None}
 
 
 def test_caption_length_filter_matches_datacomp_basic_bounds():
@@ -124,7 +145,10 @@ def test_presets_reproduce_reference_rules():
     assert "ClipScoreFilter" not in names and "ClipTopFractionFilter" not in names
     reasons = [s.config.reason for s in coyo if type(s).__name__ == "DuplicateFilter"]
     assert reasons == ["duplicate_url", "duplicate_image", "duplicate_image_caption", "caption_repeated"]
-    rule = next(s for s in coyo if type(s).__name__ == "MetadataFilter").config.rules[0]
-    assert (rule.column, rule.bound, rule.value) == ("nsfw_score_opennsfw2", "max", 0.5)
+    rules = next(s for s in coyo if type(s).__name__ == "MetadataFilter").config.rules
+    assert [(r.column, r.bound, r.value) for r in rules] == [("nsfw_score_opennsfw2", "max", 0.5),
+                                                             ("nsfw_score_gantman", "max", 0.5)]
+    assert names.index("ImageFileSizeFilter") < names.index("ImageSizeFilter")
+    assert next(s for s in coyo if type(s).__name__ == "ImageFileSizeFilter").config.min_bytes == 5 * 1024
     with pytest.raises(TesseraUserError, match="unknown preset"):
         get_preset("laion5b")

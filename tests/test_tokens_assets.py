@@ -6,7 +6,7 @@ import pytest
 from dagster import AssetKey, materialize
 
 from assets.resources import TesseraResource
-from assets.token_assets import ASSETS, CHECKS, TRAINING_ASSETS, emu3_training_run
+from assets.token_assets import ASSETS, CHECKS, TRAINING_ASSETS, emu3_token_shards, emu3_training_run
 from tokens_fixture import make_ingest, samples
 
 
@@ -43,3 +43,13 @@ def test_materialize_shards_and_emu3_training_run_via_pipes(tmp_path):
     assert run["tokens_per_s"].value > 0
     checks = result.get_asset_check_evaluations()
     assert checks and all(c.passed for c in checks)
+
+
+def test_token_shards_run_locally_under_the_spark_engine(tmp_path):
+    tessera = TesseraResource(out_dir=str(tmp_path / "data"), engine="spark")  # TESSERA_ENGINE=spark
+    make_ingest(tessera.path("ingest"), [samples("l", 2)])
+    config = {"ops": {"emu3_token_shards": {"config": {"target_area": 4096, "min_area": 1024, "max_area": 16384}}}}
+    result = materialize([emu3_token_shards], resources={"tessera": tessera}, run_config=config)
+    assert result.success
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    assert meta["tokenized"].value == 2

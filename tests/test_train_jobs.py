@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -40,6 +44,17 @@ def test_emu3_job_reports_missing_tokens(tmp_path, capfd):
     (tmp_path / "empty").mkdir()
     assert main(["train", "emu3", str(tmp_path / "empty"), "--out", str(tmp_path / "run")]) == 2
     assert "tessera tokenize" in capfd.readouterr().err
+
+
+def test_emu3_job_fails_when_packing_leaves_no_sample(tmp_path):
+    rows = [{"key": "0", "caption": "a cat", "h": 4, "w": 4, "codes": list(range(16)), "tokenizer": "emu3_vq:tiny"}]
+    write_parquet_atomic(pa.Table.from_pylist(rows), tmp_path / "tok" / "emu3_tokens" / "00000.parquet")
+    proc = subprocess.run([sys.executable, "-m", "pipelines.train_emu3", str(tmp_path / "tok"), "--out",
+                           str(tmp_path / "run"), "--pack-to", "5", "--steps", "2"], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent, env=dict(os.environ), timeout=180)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "--pack-to 5" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "run" / "checkpoint").exists()
 
 
 def test_eva_clip_job_with_open_clip_trainer_loss_goes_down(tmp_path, capfd):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pipelines.curate_presets import PRESETS, build_stages, get_preset, parse_metadata_rule
 from pipelines.curate_scoring import ScoringOptions, score_shards
-from pipelines.curate_selection import run_selection
+from pipelines.curate_selection import check_rule_columns, run_selection
 from pipelines.errors import TesseraUserError
 from pipelines.shards import complete_shards
 
@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         raise TesseraUserError("--top-fraction must be in (0, 1]")
     rules = tuple(parse_metadata_rule(t, "max") for t in args.max_meta)
     rules += tuple(parse_metadata_rule(t, "min") for t in args.min_meta)
+    check_rule_columns(args.ingest_out, rules)
     stages = build_stages(preset, args.min_clip_score, args.top_fraction, args.near_dup_distance, rules)
     clip_model = args.clip_model or preset.reference_clip_model or "ViT-B-32:openai"
     opts = ScoringOptions(clip_model=clip_model, engine="ray" if args.engine == "ray" else "local",
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         bar.update(n_shards - bar.n)
     score_s = time.perf_counter() - start
     summary = run_selection(args.ingest_out, args.out, stages, engine=args.engine, extra_summary={
-        "preset": preset.name, "clip_model": _model_id(clip_model), "ingest_out": str(args.ingest_out.resolve()),
+        "preset": preset.name, "model": _model_id(clip_model), "ingest_out": str(args.ingest_out.resolve()),
         "keep_rate_band": list(preset.keep_rate_band), "stages": [type(s).__name__ for s in stages],
     })
     _print_summary(summary, len(done), n_shards, score_s, time.perf_counter() - start - score_s, args.out)
@@ -94,7 +95,9 @@ def _print_summary(summary: dict, scored_now: int, n_shards: int, score_s: float
     rate = summary["keep_rate"]
     print(f"curate: {summary['samples']} samples from {n_shards} shards ({scored_now} scored now in {score_s:.1f} s, "
           f"{n_shards - scored_now} already scored); selection ({summary['selection_engine']}) {select_s:.1f} s")
-    print(f"  preset {summary['preset']}, CLIP model {summary['clip_model']}")
+    print(f"  preset {summary['preset']}, CLIP model {summary['model']}")
+    if summary["unscored_shards"]:  # only when a shard finished downloading after scoring started
+        print(f"  left out (not scored yet): {', '.join(summary['unscored_shards'])}")
     print(f"  kept    {summary['kept']:>8}" + (f"  ({rate:.1%})" if rate is not None else ""))
     print(f"  dropped {summary['dropped']:>8}")
     for reason, n in summary["dropped_by_reason"].items():

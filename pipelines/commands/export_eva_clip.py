@@ -28,11 +28,16 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `export-eva-clip`."""
     p = sub.add_parser("export-eva-clip", help="write open_clip/EVA-CLIP webdataset shards mixing sources by weight")
-    p.add_argument("src", type=Path, nargs="+", help="ingest output folder(s)")
+    p.add_argument("src", type=Path, nargs="+",
+                   help="ingest output folder(s); with several, tar keys become <index>_<key> (index of the SRC, "
+                        "from 0) since every ingest folder numbers its keys from 0")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--weights", help="source mix, e.g. laion=0.8,coyo=0.2 (default: everything, as found)")
-    p.add_argument("--captions", type=Path, help="re-captioning output (parquet with key, final_caption)")
-    p.add_argument("--curated", type=Path, help="curation output; only its curated/ keys are exported")
+    p.add_argument("--captions", type=Path,
+                   help="re-captioning output (parquet with key, final_caption) of the FIRST SRC only; "
+                        "samples whose caption it dropped (--fallback drop) are left out")
+    p.add_argument("--curated", type=Path,
+                   help="curation output of the FIRST SRC only: only its curated/ keys of that folder are exported")
     p.add_argument("--samples-per-shard", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)

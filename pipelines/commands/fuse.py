@@ -25,9 +25,15 @@ def _resolve(ref: str, kind: str, option: str) -> tuple[str, str]:
 
 
 def _backend(args) -> None:
+    """Argument-time checks of an explicit `--backend vllm`; `auto` falls back to transformers by itself."""
     from models.caption_fuser import vllm_installed
 
-    if args.backend == "vllm" and not vllm_installed():
+    if args.backend != "vllm":
+        return
+    if hasattr(args, "caption_prompt") and not args.caption_prompt:  # `tessera caption` only
+        raise TesseraUserError("--backend vllm needs --caption-prompt: the captioner's own prompt template with its "
+                               "image placeholder (or use --backend transformers / auto)")
+    if not vllm_installed():
         raise TesseraUserError("--backend vllm needs vLLM: pip install 'tessera[vllm]' (CUDA machines only)")
 
 
@@ -46,10 +52,11 @@ def _fuser_and_runner(args, llm_path: str):
 
 def run_fuse(args: argparse.Namespace) -> int:
     """Fuse CapsFusion-style metadata (raw + synthetic caption columns, no images)."""
-    from models.caption_fuser import fit_prompt, load_tokenizer
+    from models.caption_fuser import load_tokenizer
     from pipelines import caption_jobs as jobs
-    from pipelines.caption_parts import CAPTIONS_DIR, check_rows_per_part, metadata_parts
-    from pipelines.shard_io import write_json_atomic
+    from pipelines.caption_fuser import fusion_prompts
+    from pipelines.caption_parts import CAPTIONS_DIR, RAW_CAPTION, SYNTHETIC_CAPTION, claim_metadata_inputs
+    from pipelines.caption_parts import metadata_parts
 
     if args.rows_per_part < 1:
         raise TesseraUserError("--rows-per-part must be at least 1")
@@ -57,13 +64,14 @@ def run_fuse(args: argparse.Namespace) -> int:
     llm_path, llm_name = _resolve(args.llm, "llm", "--llm")
     if args.dry_run:
         tokenizer = load_tokenizer(llm_path)
-        try:
+        try:  # the stage's own prompt path: the same prompts, for the same rows, as a real run sends
             for part in parts:
                 table, _ = part.load()
-                cols = (table.column(c).to_pylist() for c in ("key", "raw_caption", "synthetic_caption"))
-                for key, raw, syn in zip(*cols):
-                    prompt = fit_prompt(tokenizer, raw or "", syn or "", args.max_prompt_tokens).prompt
-                    sys.stdout.write(json.dumps({"key": key, "prompt": prompt}, ensure_ascii=False) + "\n")
+                keys = table.column("key").to_pylist()
+                raws, syns = (table.column(c).to_pylist() for c in (RAW_CAPTION, SYNTHETIC_CAPTION))
+                for i, fitted in fusion_prompts(tokenizer, raws, syns, args.max_prompt_tokens):
+                    line = json.dumps({"key": keys[i], "prompt": fitted.prompt}, ensure_ascii=False)
+                    sys.stdout.write(line + "\n")
         except BrokenPipeError:  # `| head`: the reader has seen enough
             sys.stderr.close()
         return 0
@@ -71,8 +79,7 @@ def run_fuse(args: argparse.Namespace) -> int:
         raise TesseraUserError("--out is required (except with --dry-run)")
     _backend(args)
     out = Path(args.out) / CAPTIONS_DIR
-    check_rows_per_part(out, args.rows_per_part)
-    write_json_atomic({"rows_per_part": args.rows_per_part, "inputs": [str(p) for p in args.input]}, out / "manifest.json")
+    claim_metadata_inputs(out, args.rows_per_part, args.input)
     fuser, runner, hygiene = _fuser_and_runner(args, llm_path)
     models = jobs.models_json(captioner=f"input:{args.synthetic_column}", llm=llm_name)
     summary = jobs.fuse(parts, out, fuser, runner, hygiene, models, progress=not args.quiet)
@@ -114,7 +121,8 @@ def run_caption(args: argparse.Namespace) -> int:
 def _common(p: argparse.ArgumentParser, out_required: bool = True) -> None:
     p.add_argument("--out", type=Path, required=out_required, help="output folder (captions/<part>.parquet + _stats.json)")
     p.add_argument("--llm", default="tiny", help="fusion LLM: `tiny`, a local folder, or a hub id (BAAI/CapsFus-LLaMA)")
-    p.add_argument("--backend", choices=("transformers", "vllm"), default="transformers")
+    p.add_argument("--backend", choices=("auto", "transformers", "vllm"), default="auto",
+                   help="auto: vLLM when it imports and CUDA is present, else transformers")
     p.add_argument("--engine", choices=("local", "ray"), default="local")
     p.add_argument("--fallback", choices=("raw", "synthetic", "drop"), default="raw",
                    help="final caption when the fused one is degenerate")

@@ -49,9 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add `tokenize` and `tokenize-qa`."""
     p = sub.add_parser("tokenize", help="encode downloaded images into Emu3 discrete token shards")
     p.add_argument("src", type=Path, help="ingest output folder (written by `tessera ingest`)")
-    p.add_argument("--out", type=Path, required=True, help="output folder (emu3_tokens/ and manifest.json)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (emu3_tokens/, manifest.json); a rerun resumes it "
+                   "with the same --vq-model/area/aspect/dtype settings only")
     p.add_argument("--vq-model", default="tiny", help="`tiny`, a local Emu3VQVAE folder, or a hub id")
-    p.add_argument("--captions", type=Path, help="re-captioning output (parquet with key, final_caption)")
+    p.add_argument("--captions", type=Path, help="re-captioning output (parquet with key, final_caption); "
+                   "samples whose caption it dropped are skipped as caption_dropped")
     p.add_argument("--curated", type=Path, help="curation output; only its curated/ keys are tokenized")
     p.add_argument("--engine", choices=("local", "ray"), default="local")
     p.add_argument("--target-area", type=int, default=512 * 512, help="rescale area (512^2 pretrain, 720^2 SFT)")
