@@ -14,6 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from conftest import add_tar_member
+
 
 @pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory):
@@ -52,12 +54,6 @@ def jpeg(seed: int, size: tuple[int, int] = (40, 30)) -> bytes:
     return buf.getvalue()
 
 
-def _add(tf: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    tf.addfile(info, io.BytesIO(data))
-
-
 def make_ingest(root: Path, shards: list[list[dict]]) -> Path:
     """img2dataset-style shards: NNNNN.tar (+.parquet sidecar, +_stats.json). Sample dict: key, caption, status,
     and optional `image` bytes (default: a real JPEG)."""
@@ -72,8 +68,8 @@ def make_ingest(root: Path, shards: list[list[dict]]) -> Path:
                 rows.append({"key": s["key"], "url": f"http://x/{s['key']}.jpg", "caption": s["caption"],
                              "status": status, "width": 40, "height": 30, "source": "laion"})
                 if status == "success":
-                    _add(tf, f"{s['key']}.jpg", s.get("image") or jpeg(sid * 100 + i))
-                    _add(tf, f"{s['key']}.txt", s["caption"].encode())
+                    add_tar_member(tf, f"{s['key']}.jpg", s.get("image") or jpeg(sid * 100 + i))
+                    add_tar_member(tf, f"{s['key']}.txt", s["caption"].encode())
         pq.write_table(pa.Table.from_pylist(rows), shard_dir / f"{name}.parquet")
         (shard_dir / f"{name}_stats.json").write_text(json.dumps({"successes": len(rows)}))
     return root

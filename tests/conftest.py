@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import tarfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,6 +21,13 @@ from pipelines.image_downloader import DownloadConfig  # noqa: E402
 from pipelines.ingest import ingest  # noqa: E402
 
 FAST_DOWNLOAD = DownloadConfig(processes=1, threads=8, image_size=64)
+
+
+def add_tar_member(tf: tarfile.TarFile, name: str, data: bytes) -> None:
+    """Add `data` to an open tar as member `name` (for tests that build img2dataset-style shards by hand)."""
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tf.addfile(info, io.BytesIO(data))
 
 
 def jpeg_bytes(w: int = 64, h: int = 48, color: str = "red") -> bytes:

@@ -12,6 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from conftest import add_tar_member
+
 
 def _jpeg(width: int, height: int, seed: int) -> bytes:
     rng = np.random.default_rng(seed)
@@ -21,12 +23,6 @@ def _jpeg(width: int, height: int, seed: int) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="JPEG", quality=90)
     return buf.getvalue()
-
-
-def _add(tf: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    tf.addfile(info, io.BytesIO(data))
 
 
 def make_ingest(root: Path, shards: list[list[dict]]) -> Path:
@@ -47,9 +43,9 @@ def make_ingest(root: Path, shards: list[list[dict]]) -> Path:
                              "status": status, "error_message": None if status == "success" else "boom",
                              "width": s["width"], "height": s["height"], "source": s.get("source", "laion")})
                 if status == "success":
-                    _add(tf, f"{s['key']}.jpg", _jpeg(s["width"], s["height"], seed=sid * 1000 + i))
-                    _add(tf, f"{s['key']}.txt", s["caption"].encode())
-                    _add(tf, f"{s['key']}.json", json.dumps({"key": s["key"], "caption": s["caption"]}).encode())
+                    add_tar_member(tf, f"{s['key']}.jpg", _jpeg(s["width"], s["height"], seed=sid * 1000 + i))
+                    add_tar_member(tf, f"{s['key']}.txt", s["caption"].encode())
+                    add_tar_member(tf, f"{s['key']}.json", json.dumps({"key": s["key"], "caption": s["caption"]}).encode())
         pq.write_table(pa.Table.from_pylist(rows), shard_dir / f"{name}.parquet")
         ok = sum(r["status"] == "success" for r in rows)
         (shard_dir / f"{name}_stats.json").write_text(json.dumps({"successes": ok, "count": len(rows)}))
