@@ -13,6 +13,9 @@ from pipelines import commands
 from pipelines.errors import TesseraUserError
 
 
+PIPELINE_ORDER = ["ingest", "stats", "curate", "fuse", "tokenize", "export_eva_clip", "train", "demo"]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every subcommand registered."""
     parser = argparse.ArgumentParser(
@@ -21,8 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+    names = [m.name for m in pkgutil.iter_modules(commands.__path__)]
+    # Listed in pipeline order in --help; a new module lands at the end.
+    names.sort(key=lambda n: (PIPELINE_ORDER.index(n) if n in PIPELINE_ORDER else len(PIPELINE_ORDER), n))
+    for name in names:
+        module = importlib.import_module(f"{commands.__name__}.{name}")
         module.register(sub)
     return parser
 
