@@ -22,9 +22,9 @@ from dagster import (
 
 from assets.partitions import metadata_files, partition_shard_ids
 from assets.resources import TesseraResource
-from pipelines import caption_jobs as jobs
-from pipelines.caption_parts import CAPTIONS_DIR, SYNTHETIC_DIR, image_shard_parts, synthetic_parts
-from pipelines.runner import StageRunner
+from pipelines.caption import jobs as jobs
+from pipelines.caption.parts import CAPTIONS_DIR, SYNTHETIC_DIR, image_shard_parts, synthetic_parts
+from pipelines.core.runner import StageRunner
 
 CAPTIONS_ROOT = "captions"
 DEFAULT_MAX_DEGENERATE_RATE = 0.2
@@ -74,8 +74,8 @@ def _summary_metadata(summary: jobs.RunSummary) -> dict:
 def synthetic_captions(context: AssetExecutionContext, config: SyntheticCaptionsConfig, tessera: TesseraResource):
     """A synthetic caption for every curated image (every image when no curated selection exists yet)."""
     from models.tiny_text import resolve_model
-    from pipelines.samples import load_curated_keys
-    from pipelines.synthetic_captioner import SyntheticCaptioner
+    from pipelines.caption.samples import load_curated_keys
+    from pipelines.caption.synthetic_captioner import SyntheticCaptioner
 
     curate = tessera.path("curate")
     curated = load_curated_keys(curate) if (curate / "curated").is_dir() else None
@@ -94,9 +94,9 @@ def synthetic_captions(context: AssetExecutionContext, config: SyntheticCaptions
 def fused_captions(context: AssetExecutionContext, config: FusedCaptionsConfig, tessera: TesseraResource):
     """CapsFusion of alt-text and synthetic caption, hygiene-checked, with the final caption and its source."""
     from models.tiny_text import resolve_model
-    from pipelines.caption_fuser import CaptionFuser
-    from pipelines.caption_hygiene import HygieneConfig
-    from pipelines.shard_io import read_json
+    from pipelines.caption.caption_fuser import CaptionFuser
+    from pipelines.caption.hygiene import HygieneConfig
+    from pipelines.core.shard_io import read_json
 
     path, name = resolve_model(config.llm, "llm")
     stage = CaptionFuser(model=path, backend=config.backend, num_beams=config.num_beams,

@@ -14,11 +14,11 @@ from dagster import (
 
 from assets.partitions import metadata_files, partition_shard_ids
 from assets.resources import TesseraResource
-from pipelines.curate_presets import build_stages, get_preset
-from pipelines.curate_scoring import ScoringOptions, score_shards, scored_model
-from pipelines.curate_selection import run_selection
-from pipelines.curate_stats import invariant, score_range
-from pipelines.shard_io import read_json
+from pipelines.curate.presets import build_stages, get_preset
+from pipelines.curate.scoring import ScoringOptions, score_shards, scored_model
+from pipelines.curate.selection import run_selection
+from pipelines.curate.stats import invariant, score_range
+from pipelines.core.shard_io import read_json
 
 CURATE_DIR = "curate"
 INGEST_DIR = "ingest"

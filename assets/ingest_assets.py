@@ -14,13 +14,13 @@ from dagster import (
 
 from assets.partitions import metadata_files, partition_file, partition_source
 from assets.resources import TesseraResource
-from pipelines import schema as S
-from pipelines.image_downloader import ImageDownloader
-from pipelines.ingest import write_sizes
-from pipelines.ingest_stats import ingest_stats, run_query
-from pipelines.metadata_preparer import MetadataPreparer
-from pipelines.partitions import dataset_samples_per_shard, load_manifests, locked
-from pipelines.shard_io import write_json_atomic
+from pipelines.core import schema as S
+from pipelines.ingest.image_downloader import ImageDownloader
+from pipelines.ingest.sequence import write_sizes
+from pipelines.stats.ingest_stats import ingest_stats, run_query
+from pipelines.ingest.metadata_preparer import MetadataPreparer
+from pipelines.ingest.partitions import dataset_samples_per_shard, load_manifests, locked
+from pipelines.core.shard_io import write_json_atomic
 
 
 @asset(partitions_def=metadata_files, group_name="ingest", kinds={"duckdb", "parquet"})

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from dagster import DynamicPartitionsDefinition
 
-from pipelines.partitions import load_manifests
-from pipelines.sources import SOURCES
+from pipelines.ingest.partitions import load_manifests
+from pipelines.ingest.sources import SOURCES
 
 metadata_files = DynamicPartitionsDefinition(name="metadata_files")
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from dagster import ConfigurableResource
 
-from pipelines.image_downloader import DownloadConfig
+from pipelines.ingest.image_downloader import DownloadConfig
 
 
 class TesseraResource(ConfigurableResource):

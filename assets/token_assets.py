@@ -20,7 +20,7 @@ from dagster import (
 )
 
 from assets.resources import TesseraResource
-from pipelines.runner import RunnerConfig
+from pipelines.core.runner import RunnerConfig
 
 UPSTREAM = [AssetKey("fused_captions"), AssetKey("curated_selection")]
 
@@ -74,8 +74,8 @@ def _optional_inputs(tessera: TesseraResource):
 @asset(deps=UPSTREAM, pool="gpu", group_name="training_data")
 def emu3_token_shards(context: AssetExecutionContext, config: TokenShardsConfig, tessera: TesseraResource):
     """Emu3 discrete image tokens per ingest shard (`tokens/emu3_tokens/*.parquet`), with final captions."""
-    from pipelines.image_tokenizer import ImageTokenizerConfig
-    from pipelines.tokenize_shards import tokenize_shards
+    from pipelines.tokenize.image_tokenizer import ImageTokenizerConfig
+    from pipelines.tokenize.shards import tokenize_shards
 
     captions, curate = _optional_inputs(tessera)
     stage = ImageTokenizerConfig(vq_model=config.vq_model, target_area=config.target_area, min_area=config.min_area,
@@ -93,7 +93,7 @@ def emu3_token_shards(context: AssetExecutionContext, config: TokenShardsConfig,
 @asset(deps=UPSTREAM, group_name="training_data")
 def eva_clip_shards(context: AssetExecutionContext, config: EvaClipShardsConfig, tessera: TesseraResource):
     """open_clip webdataset shards (`eva_clip/*.tar` + sizes.json), sources mixed by weight; rebuilt each run."""
-    from pipelines.eva_clip_export import MANIFEST, export_eva_clip, parse_weights
+    from pipelines.export.eva_clip import MANIFEST, export_eva_clip, parse_weights
 
     out = tessera.path("eva_clip")
     for stale in [out / "sizes.json", out / MANIFEST, *out.glob("*.tar")]:
@@ -108,7 +108,7 @@ def eva_clip_shards(context: AssetExecutionContext, config: EvaClipShardsConfig,
 @asset(deps=[eva_clip_shards], pool="gpu", group_name="training")
 def eva_clip_training_run(context: AssetExecutionContext, config: EvaClipRunConfig, tessera: TesseraResource):
     """Contrastive training with open_clip_train on `eva_clip_shards`, launched through Dagster Pipes."""
-    from pipelines.train_launch import eva_clip_command
+    from pipelines.train.launch import eva_clip_command
 
     cmd = eva_clip_command(tessera.path("eva_clip"), tessera.path("runs", "eva_clip"), model=config.model,
                            epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
@@ -119,7 +119,7 @@ def eva_clip_training_run(context: AssetExecutionContext, config: EvaClipRunConf
 @asset(deps=[emu3_token_shards], pool="gpu", group_name="training")
 def emu3_training_run(context: AssetExecutionContext, config: Emu3RunConfig, tessera: TesseraResource):
     """Emu3 next-token training on `emu3_token_shards`, launched through Dagster Pipes."""
-    from pipelines.train_launch import emu3_command
+    from pipelines.train.launch import emu3_command
 
     out = tessera.path("runs", "emu3", context.run.run_id[:8])
     cmd = emu3_command(tessera.path("tokens"), out, steps=config.steps, batch_size=config.batch_size, lr=config.lr,
@@ -130,7 +130,7 @@ def emu3_training_run(context: AssetExecutionContext, config: Emu3RunConfig, tes
 @asset_check(asset=emu3_token_shards, description="Every code grid has h*w codes inside the codebook.")
 def check_emu3_token_shards_grids(tessera: TesseraResource):
     """Runs sql/check_emu3_token_grids.sql over the token shards."""
-    from pipelines.sql import connect, literal, sql_text
+    from pipelines.core.sql import connect, literal, sql_text
 
     files = tessera.path("tokens", "emu3_tokens")
     if not any(files.glob("*.parquet")):

@@ -41,9 +41,9 @@ def bench_model(scorer, n: int, batch: int) -> tuple[float, float]:
 def bench_stage(stages, root: Path, n: int, batch: int) -> tuple[float, float, float]:
     """Images/s (wall, per CPU-second) and seconds of the scoring stage over a fresh shard (model loaded)."""
     from curate_testdata import build_ingest
-    from pipelines.curate_scoring import score_shard
-    from pipelines.runner import StageRunner
-    from pipelines.shards import complete_shards
+    from pipelines.curate.scoring import score_shard
+    from pipelines.core.runner import StageRunner
+    from pipelines.core.shards import complete_shards
 
     rows = [{"caption": f"a photo of a small red house near the lake {i}", "seed": i, "w": 640, "h": 480,
              "url": f"http://img.test/{i}.jpg", "nsfw": 0.1, "size": (256, 192)} for i in range(n)]
@@ -58,7 +58,7 @@ def bench_stage(stages, root: Path, n: int, batch: int) -> tuple[float, float, f
 
 
 def _one_row(shard):
-    from pipelines.curate_scoring import shard_pairs
+    from pipelines.curate.scoring import shard_pairs
 
     return shard_pairs(shard).slice(0, 1)
 
@@ -74,8 +74,8 @@ def main() -> None:
     import torch
 
     from models.clip_scorer import ClipScorer
-    from pipelines.clip_score_annotator import ClipScoreAnnotator
-    from pipelines.image_hash_annotator import ImageHashAnnotator
+    from pipelines.curate.stages.clip_score_annotator import ClipScoreAnnotator
+    from pipelines.curate.stages.image_hash_annotator import ImageHashAnnotator
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="ViT-B-32:random")

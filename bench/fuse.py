@@ -26,9 +26,9 @@ import time  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
 from models.caption_fuser import vllm_installed  # noqa: E402
-from pipelines.caption_fuser import CaptionFuser  # noqa: E402
-from pipelines.caption_hygiene import finalize_captions  # noqa: E402
-from pipelines.runner import StageRunner, cuda_available  # noqa: E402
+from pipelines.caption.caption_fuser import CaptionFuser  # noqa: E402
+from pipelines.caption.hygiene import finalize_captions  # noqa: E402
+from pipelines.core.runner import StageRunner, cuda_available  # noqa: E402
 
 RAWS = ["Buy cheap RED shoes online 2024 free shipping best price", "london 1920 train station old photo",
         "IMG_0042.JPG", "mountain lake landscape with snow blue sky and clouds, stock photo"]

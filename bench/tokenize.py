@@ -62,9 +62,9 @@ def compare(tok: Emu3VisionTokenizer, x: torch.Tensor, repeats: int) -> dict:
 def bench_cpu(n_images: int, batch: int, repeats: int) -> dict:
     """Tiny config on CPU: tokenizer alone (64x64 inputs) and the whole stage over a tiny ingest folder."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from pipelines.image_tokenizer import ImageTokenizerConfig
-    from pipelines.runner import RunnerConfig
-    from pipelines.tokenize_shards import tokenize_shards
+    from pipelines.tokenize.image_tokenizer import ImageTokenizerConfig
+    from pipelines.core.runner import RunnerConfig
+    from pipelines.tokenize.shards import tokenize_shards
     from tokens_fixture import make_ingest, samples
 
     torch.manual_seed(0)

@@ -15,10 +15,10 @@ from PIL import Image
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("TESSERA_CACHE", str(Path(__file__).resolve().parent.parent / ".cache" / "tessera"))
 
-from pipelines.demo_sample import build_demo_sample  # noqa: E402
-from pipelines.http_server import serve_folder  # noqa: E402
-from pipelines.image_downloader import DownloadConfig  # noqa: E402
-from pipelines.ingest import ingest  # noqa: E402
+from pipelines.demo.sample import build_demo_sample  # noqa: E402
+from pipelines.demo.http_server import serve_folder  # noqa: E402
+from pipelines.ingest.image_downloader import DownloadConfig  # noqa: E402
+from pipelines.ingest.sequence import ingest  # noqa: E402
 
 FAST_DOWNLOAD = DownloadConfig(processes=1, threads=8, image_size=64)
 

@@ -10,7 +10,7 @@ from dagster import AssetKey, DagsterInstance, materialize
 from assets.caption_assets import ASSETS, CHECKS
 from assets.partitions import metadata_files
 from assets.resources import TesseraResource
-from pipelines.partitions import PartitionManifest, save_manifest
+from pipelines.ingest.partitions import PartitionManifest, save_manifest
 
 
 def test_caption_assets_materialize_with_checks(tmp_path, tiny_cache):  # noqa: F811
@@ -49,7 +49,7 @@ def test_caption_assets_materialize_with_checks(tmp_path, tiny_cache):  # noqa: 
 
 
 def test_check_queries_count_degenerate_and_empty(tmp_path):
-    from pipelines.caption_jobs import query_captions
+    from pipelines.caption.jobs import query_captions
 
     rows = pa.table({
         "key": ["a", "b", "c", "d"],

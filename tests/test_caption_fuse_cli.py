@@ -10,7 +10,7 @@ import pytest
 from caption_fixture import make_capsfusion, tiny_cache, tiny_llm  # noqa: F401
 
 from models.caption_fuser import build_prompt
-from pipelines.cli import main
+from pipelines.cli.main import main
 
 OUTPUT_COLUMNS = ["key", "raw_caption", "synthetic_caption", "fused_caption", "final_caption", "caption_source",
                   "models", "status"]
@@ -91,8 +91,8 @@ def test_user_errors_are_one_line(tmp_path, capsys, tiny_cache):  # noqa: F811
 
 def test_dry_run_prompts_are_the_prompts_the_stage_sends(tmp_path, tiny_llm, capsys):  # noqa: F811
     from models.caption_fuser import count_tokens
-    from pipelines.caption_fuser import CaptionFuser
-    from pipelines.caption_parts import metadata_parts
+    from pipelines.caption.caption_fuser import CaptionFuser
+    from pipelines.caption.parts import metadata_parts
 
     raw = "  Vintage  poster:\n\n  LONDON   1920 \t railway\r\n"
     rows = {"laion_2b": [raw, "no synthetic here", "blank synthetic", "dog  photo"],
@@ -157,7 +157,7 @@ def test_fuse_refuses_another_input_with_a_known_stem(tmp_path, tiny_cache, caps
 
 def test_backend_defaults_to_auto_and_vllm_errors_are_one_line(tmp_path, tiny_cache, capsys):  # noqa: F811
     from models.caption_fuser import vllm_installed
-    from pipelines.cli import build_parser
+    from pipelines.cli.main import build_parser
 
     meta = make_capsfusion(tmp_path / "m.parquet", 1)
     parser = build_parser()
@@ -173,8 +173,8 @@ def test_backend_defaults_to_auto_and_vllm_errors_are_one_line(tmp_path, tiny_ca
 
 
 def test_claim_upgrades_a_manifest_that_listed_paths_only(tmp_path):
-    from pipelines.caption_parts import claim_metadata_inputs
-    from pipelines.errors import TesseraUserError
+    from pipelines.caption.parts import claim_metadata_inputs
+    from pipelines.core.errors import TesseraUserError
 
     first = make_capsfusion(tmp_path / "m.parquet", 1)
     (tmp_path / "o").mkdir()

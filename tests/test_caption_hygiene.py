@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from pipelines.caption_hygiene import HygieneConfig, caption_status, choose_final, clean_caption, finalize_captions
+from pipelines.caption.hygiene import HygieneConfig, caption_status, choose_final, clean_caption, finalize_captions
 
 RAW = "Buy cheap RED shoes online 2024"
 SYN = "a pair of red shoes on a white background"

@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from caption_fixture import make_ingest, tiny_cache, tiny_captioner, tiny_llm  # noqa: F401
 
-from pipelines.cli import main
-from pipelines.synthetic_captioner import SyntheticCaptioner
+from pipelines.cli.main import main
+from pipelines.caption.synthetic_captioner import SyntheticCaptioner
 
 
 def _samples(prefix: str, n: int) -> list[dict]:

@@ -6,9 +6,9 @@ import pyarrow as pa
 import pytest
 from caption_fixture import jpeg, tiny_cache, tiny_captioner, tiny_llm  # noqa: F401
 
-from pipelines.caption_fuser import CaptionFuser
-from pipelines.runner import StageRunner
-from pipelines.synthetic_captioner import SyntheticCaptioner
+from pipelines.caption.caption_fuser import CaptionFuser
+from pipelines.core.runner import StageRunner
+from pipelines.caption.synthetic_captioner import SyntheticCaptioner
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import write_parquet
 
-from pipelines.cli import main
+from pipelines.cli.main import main
 
 
 def _run(capsys, *argv):
@@ -55,10 +55,10 @@ def test_stats_of_a_folder_that_is_not_an_output(capsys, tmp_path):
 
 
 def test_console_script_help_and_error_exit_code(tmp_path):
-    help_text = subprocess.run([sys.executable, "-m", "pipelines.cli", "ingest", "--help"], capture_output=True,
+    help_text = subprocess.run([sys.executable, "-m", "pipelines.cli.main", "ingest", "--help"], capture_output=True,
                                text=True, check=True).stdout
     assert "--metadata" in help_text and "resumes" in help_text
-    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "ingest", "--source", "coyo", "--metadata",
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli.main", "ingest", "--source", "coyo", "--metadata",
                            str(tmp_path / "missing.parquet"), "--out", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
 

@@ -9,8 +9,8 @@ from assets.curation_assets import ASSETS, CHECKS, metadata_files
 from assets.resources import TesseraResource
 from curate_testdata import build_ingest
 
-from pipelines.partitions import PartitionManifest, save_manifest
-from pipelines.shards import complete_shards
+from pipelines.ingest.partitions import PartitionManifest, save_manifest
+from pipelines.core.shards import complete_shards
 
 
 @pytest.mark.slow

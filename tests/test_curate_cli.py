@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate_testdata import build_ingest
-from pipelines.cli import main
-from pipelines.curate_stats import curate_stats
+from pipelines.cli.main import main
+from pipelines.curate.stats import curate_stats
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import pyarrow as pa
 import pytest
 
 from curate_testdata import jpeg
-from pipelines.clip_score_annotator import ClipScoreAnnotator
-from pipelines.image_hash_annotator import ImageHashAnnotator
-from pipelines.runner import StageRunner
+from pipelines.curate.stages.clip_score_annotator import ClipScoreAnnotator
+from pipelines.curate.stages.image_hash_annotator import ImageHashAnnotator
+from pipelines.core.runner import StageRunner
 
 
 @pytest.fixture(scope="module")

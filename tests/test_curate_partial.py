@@ -8,11 +8,11 @@ import json
 import pytest
 
 from curate_testdata import build_ingest
-from pipelines.curate_presets import PRESETS, build_stages
-from pipelines.curate_scoring import ScoringOptions, score_shards
-from pipelines.curate_selection import pool_inputs, run_selection
-from pipelines.curate_stats import curate_stats, invariant
-from pipelines.errors import TesseraUserError
+from pipelines.curate.presets import PRESETS, build_stages
+from pipelines.curate.scoring import ScoringOptions, score_shards
+from pipelines.curate.selection import pool_inputs, run_selection
+from pipelines.curate.stats import curate_stats, invariant
+from pipelines.core.errors import TesseraUserError
 
 
 @pytest.fixture()
@@ -27,7 +27,7 @@ def test_selection_covers_scored_shards_and_lists_the_rest(ingest, tmp_path, cap
         pool_inputs(ingest, out)
     score_shards(ingest, out, ScoringOptions(clip_model="tiny"), shard_ids={"00000", "00001"})
     stages = build_stages(PRESETS["datacomp_basic"])
-    with caplog.at_level("WARNING", logger="pipelines.curate_selection"):
+    with caplog.at_level("WARNING", logger="pipelines.curate.selection"):
         summary = run_selection(ingest, out, stages, extra_summary={"ingest_out": str(ingest)})
     assert "not scored yet: 00002" in caplog.text
     assert summary["shards"] == ["00000", "00001"] and summary["unscored_shards"] == ["00002"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from curate_testdata import build_ingest
-from pipelines.curate_presets import PRESETS, build_stages
-from pipelines.curate_scoring import ScoringOptions, score_shards
-from pipelines.curate_selection import apply_stages, load_pool, run_selection
-from pipelines.curate_stats import curate_stats
+from pipelines.curate.presets import PRESETS, build_stages
+from pipelines.curate.scoring import ScoringOptions, score_shards
+from pipelines.curate.selection import apply_stages, load_pool, run_selection
+from pipelines.curate.stats import curate_stats
 
 COLUMNS = ["key", "drop_stage", "drop_reason", "drop_value", "duplicate_of"]
 
@@ -27,7 +27,7 @@ def scored(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def spark(scored):
-    from pipelines.spark_curate import spark_session
+    from pipelines.curate.spark import spark_session
 
     session = spark_session()
     yield session
@@ -40,7 +40,7 @@ def spark(scored):
     ("datacomp_clip_l14_30pct", {}),
 ])
 def test_spark_and_duckdb_select_the_same(scored, spark, preset, overrides):
-    from pipelines.spark_curate import spark_select
+    from pipelines.curate.spark import spark_select
 
     ingest, out = scored
     stages = build_stages(PRESETS[preset], **overrides)

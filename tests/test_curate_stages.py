@@ -8,17 +8,17 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pipelines.caption_language_filter import CaptionLanguageFilter
-from pipelines.caption_length_filter import CaptionLengthFilter
-from pipelines.clip_score_filter import ClipScoreFilter
-from pipelines.clip_top_fraction_filter import ClipTopFractionFilter, pool_threshold
-from pipelines.curate_presets import PRESETS, build_stages, get_preset, parse_metadata_rule
-from pipelines.duplicate_filter import DuplicateFilter
-from pipelines.errors import TesseraUserError
-from pipelines.image_file_size_filter import ImageFileSizeFilter
-from pipelines.image_size_filter import ImageSizeFilter
-from pipelines.metadata_filter import MetadataFilter
-from pipelines.near_duplicate_filter import NearDuplicateFilter
+from pipelines.curate.stages.caption_language_filter import CaptionLanguageFilter
+from pipelines.curate.stages.caption_length_filter import CaptionLengthFilter
+from pipelines.curate.stages.clip_score_filter import ClipScoreFilter
+from pipelines.curate.stages.clip_top_fraction_filter import ClipTopFractionFilter, pool_threshold
+from pipelines.curate.presets import PRESETS, build_stages, get_preset, parse_metadata_rule
+from pipelines.curate.stages.duplicate_filter import DuplicateFilter
+from pipelines.core.errors import TesseraUserError
+from pipelines.curate.stages.image_file_size_filter import ImageFileSizeFilter
+from pipelines.curate.stages.image_size_filter import ImageSizeFilter
+from pipelines.curate.stages.metadata_filter import MetadataFilter
+from pipelines.curate.stages.near_duplicate_filter import NearDuplicateFilter
 
 
 def outcome(table: pa.Table) -> dict:

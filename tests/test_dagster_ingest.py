@@ -13,7 +13,7 @@ from assets.definitions import defs
 from assets.ingest_assets import ASSETS, CHECKS
 from assets.partitions import metadata_files
 from assets.resources import TesseraResource
-from pipelines import schema as S
+from pipelines.core import schema as S
 
 
 def test_definitions_load():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.cli import build_parser
-from pipelines.demo import _fresh, demo_steps
-from pipelines.errors import TesseraUserError
+from pipelines.cli.main import build_parser
+from pipelines.demo.run import _fresh, demo_steps
+from pipelines.core.errors import TesseraUserError
 
 
 def test_every_demo_step_is_a_valid_cli_call(tmp_path):

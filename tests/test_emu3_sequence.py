@@ -10,9 +10,9 @@ import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from pipelines.emu3_sequence import IGNORE, PAD, build_input_ids, pack
-from pipelines.emu3_token_dataset import Emu3TokenDataset, collate
-from pipelines.shard_io import write_parquet_atomic
+from pipelines.tokenize.emu3_sequence import IGNORE, PAD, build_input_ids, pack
+from pipelines.tokenize.emu3_token_dataset import Emu3TokenDataset, collate
+from pipelines.core.shard_io import write_parquet_atomic
 
 
 @pytest.fixture(scope="module")

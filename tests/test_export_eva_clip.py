@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import webdataset as wds
 
-from pipelines.cli import main
-from pipelines.eva_clip_export import parse_weights
+from pipelines.cli.main import main
+from pipelines.export.eva_clip import parse_weights
 from tokens_fixture import make_ingest, samples
 
 

@@ -7,9 +7,9 @@ import tarfile
 
 import pyarrow.parquet as pq
 
-from pipelines import schema as S
-from pipelines.ingest_stats import ingest_stats, run_query
-from pipelines.shards import complete_shards
+from pipelines.core import schema as S
+from pipelines.stats.ingest_stats import ingest_stats, run_query
+from pipelines.core.shards import complete_shards
 
 
 def _outcomes(out):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 from conftest import write_parquet
 
-from pipelines import schema as S
-from pipelines.metadata_preparer import MetadataPreparer
+from pipelines.core import schema as S
+from pipelines.ingest.metadata_preparer import MetadataPreparer
 
 
 def _rejects(out, name):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 from conftest import FAST_DOWNLOAD, write_parquet
 
-from pipelines import schema as S
-from pipelines.ingest import ingest
-from pipelines.ingest_stats import run_query
-from pipelines.shards import complete_shards
+from pipelines.core import schema as S
+from pipelines.ingest.sequence import ingest
+from pipelines.stats.ingest_stats import run_query
+from pipelines.core.shards import complete_shards
 
 
 def _keys(out):

@@ -6,8 +6,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import write_parquet
 
-from pipelines import schema as S
-from pipelines.metadata_preparer import MetadataPreparer
+from pipelines.core import schema as S
+from pipelines.ingest.metadata_preparer import MetadataPreparer
 
 CASES = {
     "laion": (

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from pipelines.cli import main
+from pipelines.cli.main import main
 from tokens_fixture import make_ingest, samples
 
 SMALL = ["--target-area", "4096", "--min-area", "1024", "--max-area", "16384"]

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.cli import main
+from pipelines.cli.main import main
 from tokens_fixture import make_ingest, samples
 
 SMALL = ["--target-area", "4096", "--min-area", "1024", "--max-area", "16384"]
@@ -73,7 +73,7 @@ def test_vq_model_that_is_not_a_checkpoint_is_one_line(tmp_path, capsys):
 def test_unknown_hub_id_is_one_line_offline(tmp_path):
     ingest = make_ingest(tmp_path / "ingest", [samples("a", 1)])
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}  # never reaches the hub
-    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "tokenize", str(ingest), "--out",
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli.main", "tokenize", str(ingest), "--out",
                            str(tmp_path / "tok"), "--vq-model", "foo/bar"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr

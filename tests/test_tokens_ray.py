@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from pipelines.image_tokenizer import ImageTokenizer
-from pipelines.runner import StageRunner
+from pipelines.tokenize.image_tokenizer import ImageTokenizer
+from pipelines.core.runner import StageRunner
 
 
 @pytest.fixture(autouse=True)

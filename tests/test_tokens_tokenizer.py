@@ -19,7 +19,7 @@ from models.vision_tokenizer import (
     smart_size,
     tiny_checkpoint,
 )
-from pipelines.image_tokenizer import ImageTokenizer
+from pipelines.tokenize.image_tokenizer import ImageTokenizer
 
 SMALL = dict(target_area=64 * 64, min_area=32 * 32, max_area=128 * 128)
 

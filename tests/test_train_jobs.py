@@ -12,9 +12,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipelines.cli import main
-from pipelines.eva_clip_export import export_eva_clip
-from pipelines.shard_io import write_parquet_atomic
+from pipelines.cli.main import main
+from pipelines.export.eva_clip import export_eva_clip
+from pipelines.core.shard_io import write_parquet_atomic
 from tokens_fixture import make_ingest, samples
 
 
@@ -49,7 +49,7 @@ def test_emu3_job_reports_missing_tokens(tmp_path, capfd):
 def test_emu3_job_fails_when_packing_leaves_no_sample(tmp_path):
     rows = [{"key": "0", "caption": "a cat", "h": 4, "w": 4, "codes": list(range(16)), "tokenizer": "emu3_vq:tiny"}]
     write_parquet_atomic(pa.Table.from_pylist(rows), tmp_path / "tok" / "emu3_tokens" / "00000.parquet")
-    proc = subprocess.run([sys.executable, "-m", "pipelines.train_emu3", str(tmp_path / "tok"), "--out",
+    proc = subprocess.run([sys.executable, "-m", "pipelines.train.emu3", str(tmp_path / "tok"), "--out",
                            str(tmp_path / "run"), "--pack-to", "5", "--steps", "2"], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parent.parent, env=dict(os.environ), timeout=180)
     assert proc.returncode == 2, proc.stderr[-2000:]

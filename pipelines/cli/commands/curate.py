@@ -1,0 +1,105 @@
+"""`tessera curate INGEST_OUT --preset NAME --out OUT`: CLIP-score the shards, filter and dedup the pool, and
+write curated/ (kept samples), dropped/ (one ledger row per dropped sample) and scores/."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from pipelines.curate.presets import PRESETS, build_stages, get_preset, parse_metadata_rule
+from pipelines.curate.scoring import ScoringOptions, score_shards
+from pipelines.curate.selection import check_rule_columns, run_selection
+from pipelines.core.errors import TesseraUserError
+from pipelines.core.shards import complete_shards
+
+
+def register(subparsers) -> None:
+    """Add the `curate` subcommand."""
+    p = subparsers.add_parser("curate", help="score, filter and dedup downloaded shards into a curated selection",
+                              description=__doc__)
+    p.add_argument("ingest_out", type=Path, metavar="INGEST_OUT", help="a folder written by `tessera ingest`")
+    p.add_argument("--preset", required=True, choices=sorted(PRESETS), help="filter chain to apply")
+    p.add_argument("--out", required=True, type=Path, help="output folder (rerun the same command to resume)")
+    p.add_argument("--clip-model", default=None,
+                   help="tiny | open_clip NAME[:TAG|:random|:CKPT_FILE] | hf-hub:ORG/REPO | CHECKPOINT_DIR "
+                        "(default: the preset's reference model, else ViT-B-32:openai)")
+    p.add_argument("--engine", choices=("local", "ray", "spark"), default="local",
+                   help="local loop; ray: scoring on Ray Data actors (RAY_ADDRESS to join a cluster); "
+                        "spark: metadata-side selection on PySpark (SPARK_MASTER, default local[*])")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--num-actors", type=int, default=1, help="Ray actors for scoring (--engine ray)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    p.add_argument("--embeddings", action="store_true", help="also write fp16 image embeddings to embeddings/")
+    p.add_argument("--min-clip-score", type=float, default=None, help="override the preset's CLIP threshold")
+    p.add_argument("--top-fraction", type=float, default=None, help="override the preset's pool fraction")
+    p.add_argument("--near-dup-distance", type=int, default=None,
+                   help="also drop near-duplicate images within this pHash Hamming distance")
+    p.add_argument("--max-meta", action="append", default=[], metavar="COLUMN=VALUE",
+                   help="drop rows whose metadata COLUMN exceeds VALUE (e.g. punsafe=0.5); repeatable")
+    p.add_argument("--min-meta", action="append", default=[], metavar="COLUMN=VALUE",
+                   help="drop rows whose metadata COLUMN is under VALUE (e.g. aesthetic_score_laion_v2=5.5)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Score every unscored shard, then select over the whole pool and print a summary."""
+    from tqdm import tqdm
+
+    preset = get_preset(args.preset)
+    if not args.ingest_out.is_dir():
+        raise TesseraUserError(f"INGEST_OUT {args.ingest_out} does not exist")
+    if args.batch_size < 1 or args.num_actors < 1:
+        raise TesseraUserError("--batch-size and --num-actors must be at least 1")
+    if args.top_fraction is not None and not 0 < args.top_fraction <= 1:
+        raise TesseraUserError("--top-fraction must be in (0, 1]")
+    rules = tuple(parse_metadata_rule(t, "max") for t in args.max_meta)
+    rules += tuple(parse_metadata_rule(t, "min") for t in args.min_meta)
+    check_rule_columns(args.ingest_out, rules)
+    stages = build_stages(preset, args.min_clip_score, args.top_fraction, args.near_dup_distance, rules)
+    clip_model = args.clip_model or preset.reference_clip_model or "ViT-B-32:openai"
+    opts = ScoringOptions(clip_model=clip_model, engine="ray" if args.engine == "ray" else "local",
+                          batch_size=args.batch_size, num_actors=args.num_actors,
+                          with_embeddings=args.embeddings, precision=args.precision)
+    if args.engine == "spark":
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+    n_shards = len(complete_shards(args.ingest_out))
+    start = time.perf_counter()
+    with tqdm(total=n_shards, desc="clip scores", unit="shard", file=sys.stderr) as bar:
+        def on_shard(stats: dict) -> None:
+            bar.update(1)
+            bar.set_postfix(img_s=stats["images_per_second"], errors=stats["score_errors"])
+
+        done = score_shards(args.ingest_out, args.out, opts, on_shard)
+        bar.update(n_shards - bar.n)
+    score_s = time.perf_counter() - start
+    summary = run_selection(args.ingest_out, args.out, stages, engine=args.engine, extra_summary={
+        "preset": preset.name, "model": _model_id(clip_model), "ingest_out": str(args.ingest_out.resolve()),
+        "keep_rate_band": list(preset.keep_rate_band), "stages": [type(s).__name__ for s in stages],
+    })
+    _print_summary(summary, len(done), n_shards, score_s, time.perf_counter() - start - score_s, args.out)
+    return 0
+
+
+def _model_id(spec: str) -> str:
+    from models.clip_registry import resolve
+
+    return resolve(spec).model_id
+
+
+def _print_summary(summary: dict, scored_now: int, n_shards: int, score_s: float, select_s: float,
+                   out: Path) -> None:
+    rate = summary["keep_rate"]
+    print(f"curate: {summary['samples']} samples from {n_shards} shards ({scored_now} scored now in {score_s:.1f} s, "
+          f"{n_shards - scored_now} already scored); selection ({summary['selection_engine']}) {select_s:.1f} s")
+    print(f"  preset {summary['preset']}, CLIP model {summary['model']}")
+    if summary["unscored_shards"]:  # only when a shard finished downloading after scoring started
+        print(f"  left out (not scored yet): {', '.join(summary['unscored_shards'])}")
+    print(f"  kept    {summary['kept']:>8}" + (f"  ({rate:.1%})" if rate is not None else ""))
+    print(f"  dropped {summary['dropped']:>8}")
+    for reason, n in summary["dropped_by_reason"].items():
+        print(f"    {reason:<36}{n:>8}")
+    print(f"  -> {out}/curated, {out}/dropped, {out}/scores")

@@ -1,0 +1,62 @@
+"""`tessera ingest`: download a metadata partition into webdataset shards with a per-row outcome for every input row."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipelines.ingest.image_downloader import DownloadConfig
+from pipelines.ingest.sequence import ingest
+from pipelines.ingest.sources import SOURCES
+from pipelines.stats.report import print_ingest_report
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ingest",
+        help="metadata parquet -> webdataset shards (img2dataset) + rejects ledger",
+        description=(
+            "Read LAION / COYO / DataComp / CapsFusion-120M metadata parquet, reject rows with missing, invalid or "
+            "duplicate URLs into OUT/rejects/, download the rest with img2dataset into OUT/shards/NNNNN.{tar,parquet} "
+            "(+ NNNNN_stats.json) and write OUT/sizes.json. Rerunning the same command resumes: finished shards are "
+            "skipped and no row is written twice. Ingesting more files into the same OUT adds a partition whose "
+            "URLs already seen count as duplicates."
+        ),
+    )
+    p.add_argument("--source", required=True, choices=sorted(SOURCES), help="metadata schema of the input files")
+    p.add_argument("--metadata", required=True, nargs="+", type=Path, metavar="PATH", help="metadata parquet file(s)")
+    p.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
+    p.add_argument("--partition", help="partition name (default: derived from the file names)")
+    p.add_argument("--image-size", type=int, default=512, help="target image side in px (default 512)")
+    p.add_argument(
+        "--resize-mode", default="keep_ratio",
+        choices=["no", "border", "keep_ratio", "keep_ratio_largest", "center_crop"],
+        help="img2dataset resize mode (default keep_ratio: short side = --image-size, aspect kept, as Emu3 needs)",
+    )
+    p.add_argument("--encode-format", default="jpg", choices=["jpg", "png", "webp"])
+    p.add_argument("--processes", type=int, default=2, help="download processes (default 2)")
+    p.add_argument("--threads", type=int, default=32, help="download threads per process (default 32)")
+    p.add_argument("--retries", type=int, default=0, help="retries per URL (default 0)")
+    p.add_argument("--timeout", type=int, default=10, help="seconds per request (default 10)")
+    p.add_argument("--samples-per-shard", type=int, default=10_000, help="rows per shard (default 10000)")
+    p.add_argument(
+        "--distributor", default="multiprocessing", choices=["multiprocessing", "pyspark", "ray"],
+        help="img2dataset distributor; pyspark/ray scale out to a cluster",
+    )
+    p.add_argument("--no-opt-out", action="store_true", help="ignore X-Robots-Tag noai/noindex headers (not advised)")
+    p.add_argument("--quiet", action="store_true", help="print only the final one-line summary")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = DownloadConfig(
+        image_size=args.image_size, resize_mode=args.resize_mode, encode_format=args.encode_format,
+        processes=args.processes, threads=args.threads, retries=args.retries, timeout=args.timeout,
+        distributor=args.distributor, disallowed_header_directives=() if args.no_opt_out else DownloadConfig().disallowed_header_directives,
+    )
+    manifest = ingest(
+        args.source, args.metadata, args.out, partition=args.partition, download=config,
+        samples_per_shard=args.samples_per_shard,
+    )
+    print_ingest_report(args.out, manifest, brief=args.quiet)
+    return 0

@@ -1,1 +1,0 @@
-"""CLI subcommands: each module here exposes `register(subparsers)`; `pipelines.cli` finds them all."""

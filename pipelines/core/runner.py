@@ -1,0 +1,105 @@
+"""Run stages over pyarrow tables, either in a local loop or on Ray Data actor pools.
+
+Both engines give the same rows in the same order; Ray starts locally unless `RAY_ADDRESS` names a cluster.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, Sequence
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipelines.core.stage import Stage
+
+Engine = Literal["local", "ray"]
+
+
+class RunnerConfig(BaseModel):
+    """How batches are executed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    engine: Engine = "local"
+    batch_size: int = Field(64, ge=1)
+    num_actors: int = Field(1, ge=1)
+    num_gpus_per_actor: float | None = None  # None: 1 when CUDA is present, else 0
+
+
+def cuda_available() -> bool:
+    """True when torch sees a CUDA device (imported lazily: torch is heavy)."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def _local_run(stages: Sequence[Stage], table: pa.Table, batch_size: int) -> pa.Table:
+    outputs = []
+    for offset in range(0, max(table.num_rows, 1), batch_size):
+        batch = table.slice(offset, batch_size)
+        for stage in stages:
+            batch = stage(batch)
+        outputs.append(batch)
+    return pa.concat_tables(outputs, promote_options="default") if outputs else table
+
+
+def ensure_ray() -> None:
+    """Start (or join, via RAY_ADDRESS) Ray once, with its temp files in a folder of our own."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+        return
+    tmp = Path(os.environ.get("RAY_TMPDIR", Path.cwd() / ".cache" / "ray"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("RAY_TMPDIR", str(tmp))
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, _temp_dir=str(tmp))
+
+
+def _ray_run(stages: Sequence[Stage], table: pa.Table, cfg: RunnerConfig) -> pa.Table:
+    import ray
+    from ray.data import ActorPoolStrategy
+
+    ensure_ray()
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True
+    ctx.enable_progress_bars = False
+    gpus = cfg.num_gpus_per_actor if cfg.num_gpus_per_actor is not None else (1.0 if cuda_available() else 0.0)
+    # Several blocks, so that every actor of the pool gets work.
+    n_blocks = max(1, min(cfg.num_actors * 4, -(-table.num_rows // cfg.batch_size)))
+    step = -(-table.num_rows // n_blocks)
+    ds = ray.data.from_arrow([table.slice(i, step) for i in range(0, table.num_rows, step)])
+    for stage in stages:
+        ds = ds.map_batches(
+            type(stage),
+            fn_constructor_kwargs={"config": stage.config},
+            batch_format="pyarrow",
+            batch_size=cfg.batch_size,
+            compute=ActorPoolStrategy(size=cfg.num_actors),
+            num_gpus=gpus,
+            zero_copy_batch=True,
+        )
+    blocks = [ray.get(ref) for ref in ds.to_arrow_refs()]
+    return pa.concat_tables(blocks, promote_options="default") if blocks else table.slice(0, 0)
+
+
+class StageRunner:
+    """Executes a chain of stages over a table with the configured engine."""
+
+    def __init__(self, config: RunnerConfig | None = None, **overrides) -> None:
+        base = config.model_dump() if config else {}
+        self.config = RunnerConfig(**{**base, **overrides})
+
+    def run(self, stages: Stage | Sequence[Stage], table: pa.Table) -> pa.Table:
+        """Apply `stages` in order to every batch of `table` and return the concatenated result."""
+        stages = [stages] if isinstance(stages, Stage) else list(stages)
+        if table.num_rows == 0:
+            return _local_run(stages, table, self.config.batch_size)
+        if self.config.engine == "ray":
+            return _ray_run(stages, table, self.config)
+        return _local_run(stages, table, self.config.batch_size)

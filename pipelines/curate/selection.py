@@ -1,0 +1,172 @@
+"""The pool-wide half of `tessera curate`: join scores onto metadata, run the preset's filters, write the outcome.
+
+Filters need the whole pool (top fraction, dedup across shards), so they run over one table; the outcome is
+written per ingest shard: curated/NNNNN.parquet (kept rows) and dropped/NNNNN.parquet (the drop ledger).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipelines.curate import columns as C
+from pipelines.core import schema as S
+from pipelines.curate.stages.clip_top_fraction_filter import ClipTopFractionFilter, pool_threshold
+from pipelines.curate.scoring import SCORE_SCHEMA, SCORES_DIR
+from pipelines.core.errors import TesseraUserError
+from pipelines.core.shard_io import write_json_atomic, write_parquet_atomic
+from pipelines.core.shards import complete_shards
+from pipelines.core.sql import sql_text
+from pipelines.core.stage import Stage
+
+CURATED_DIR = "curated"
+DROPPED_DIR = "dropped"
+SUMMARY_FILE = "curate_stats.json"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PoolInputs:
+    """The scored finished shards (ids, sidecars, score files) the selection covers, and the finished shards left
+    out because they are not scored yet."""
+
+    shard_ids: list[str]
+    sidecars: list[str]
+    scores: list[str]
+    unscored: list[str]
+
+
+def pool_inputs(ingest_out: Path, out: Path) -> PoolInputs:
+    """The pool: finished ingest shards whose scores are complete (score stats marker written). Unscored shards are
+    left out, not an error: in the Dagster flow one partition's scores can finish while another's are pending."""
+    scored, unscored = [], []
+    for shard in complete_shards(ingest_out):
+        done = (Path(out) / SCORES_DIR / f"{shard.shard_id}_stats.json").exists()
+        (scored if done else unscored).append(shard)
+    if not scored:
+        raise TesseraUserError(f"no scored shards in {Path(out) / SCORES_DIR} for {ingest_out}: score them first")
+    return PoolInputs(shard_ids=[s.shard_id for s in scored], sidecars=[str(s.parquet) for s in scored],
+                      scores=[str(Path(out) / SCORES_DIR / f"{s.shard_id}.parquet") for s in scored],
+                      unscored=[s.shard_id for s in unscored])
+
+
+def check_rule_columns(ingest_out: Path, rules) -> None:
+    """Stop with one line when a `--max-meta/--min-meta` column is in neither the shard metadata nor the scores,
+    or is not numeric there (checked before any scoring)."""
+    shards = complete_shards(ingest_out)
+    if not shards:
+        return  # scoring reports the missing shards
+    types = {f.name: {f.type} for f in SCORE_SCHEMA}
+    for shard in shards:
+        for field in pq.read_schema(shard.parquet):
+            types.setdefault(field.name, set()).add(field.type)
+    for rule in rules:
+        option = f"--{rule.bound}-meta {rule.column}={rule.value:g}"
+        if rule.column not in types:
+            raise TesseraUserError(f"{option}: no column {rule.column!r} in the shard metadata or scores")
+        bad = sorted(str(t) for t in types[rule.column] if not _numeric(t))
+        if bad:
+            raise TesseraUserError(f"{option}: column {rule.column!r} is {bad[0]}, not numeric")
+
+
+def _numeric(dtype: pa.DataType) -> bool:
+    return (pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_decimal(dtype)
+            or pa.types.is_null(dtype))
+
+
+def load_pool(ingest_out: Path, out: Path, pool: PoolInputs | None = None) -> pa.Table:
+    """Successful samples of the scored shards (`pool`, default: scored now) with their scores, via DuckDB
+    (sql/curate_pool.sql)."""
+    import duckdb
+
+    pool = pool or pool_inputs(ingest_out, out)
+    with duckdb.connect() as con:
+        return con.sql(sql_text("curate_pool"), params={"sidecars": pool.sidecars, "scores": pool.scores}
+                       ).to_arrow_table()
+
+
+def fix_pool_thresholds(stages: list[Stage], scores) -> list[Stage]:
+    """Give every top-fraction filter its threshold computed over the whole pool's scores."""
+    fixed = []
+    for stage in stages:
+        if isinstance(stage, ClipTopFractionFilter) and stage.config.threshold is None:
+            stage = ClipTopFractionFilter(stage.config, threshold=pool_threshold(scores, stage.config.fraction))
+        fixed.append(stage)
+    return fixed
+
+
+def apply_stages(stages: list[Stage], pool: pa.Table) -> pa.Table:
+    """Run the filter chain over the pool in one batch (dedup and top fraction see every row)."""
+    table = C.with_drop_columns(pool)
+    for stage in fix_pool_thresholds(stages, C.column_or_nulls(pool, C.CLIP_SCORE)):
+        table = stage(table)
+    return table
+
+
+def ledger(table: pa.Table) -> pa.Table:
+    """Dropped rows as ledger rows: key, shard, stage, reason, value, duplicate_of."""
+    dropped = table.filter(pc.is_valid(table[C.DROP_REASON]))
+    return pa.table({
+        S.KEY: dropped[S.KEY].cast(pa.string()),
+        C.SHARD: dropped[C.SHARD].cast(pa.string()),
+        S.STAGE: dropped[C.DROP_STAGE],
+        S.REASON: dropped[C.DROP_REASON],
+        S.VALUE: dropped[C.DROP_VALUE].cast(pa.float64()),
+        C.DUPLICATE_OF: dropped[C.DUPLICATE_OF].cast(pa.string()),
+    })
+
+
+def write_selection(out: Path, shard_ids: list[str], selected: pa.Table) -> dict:
+    """Write curated/ and dropped/ per shard (stale shard files removed) and return the summary counts."""
+    out = Path(out)
+    kept = selected.filter(pc.is_null(selected[C.DROP_REASON]))
+    kept = kept.drop_columns([f.name for f in C.DROP_FIELDS])
+    drops = ledger(selected)
+    for name in (CURATED_DIR, DROPPED_DIR):
+        for stale in (out / name).glob("*.parquet"):
+            if stale.stem not in shard_ids:
+                stale.unlink()
+    kept_shard = kept[C.SHARD].to_numpy(zero_copy_only=False)
+    drop_shard = drops[C.SHARD].to_numpy(zero_copy_only=False)
+    for sid in shard_ids:
+        write_parquet_atomic(kept.filter(pa.array(kept_shard == sid)), out / CURATED_DIR / f"{sid}.parquet")
+        write_parquet_atomic(drops.filter(pa.array(drop_shard == sid)), out / DROPPED_DIR / f"{sid}.parquet")
+    reasons, counts = np.unique(drops[S.REASON].to_numpy(zero_copy_only=False).astype(str), return_counts=True)
+    total = selected.num_rows
+    return {
+        "samples": total,
+        "kept": kept.num_rows,
+        "dropped": drops.num_rows,
+        "keep_rate": round(kept.num_rows / total, 6) if total else None,
+        "dropped_by_reason": {str(r): int(c) for r, c in sorted(zip(reasons, counts), key=lambda x: -x[1])},
+    }
+
+
+def run_selection(ingest_out: Path, out: Path, stages: list[Stage], engine: str = "local",
+                  extra_summary: dict | None = None) -> dict:
+    """Select over the scored pool with DuckDB + pyarrow stages (or Spark for the metadata-only stages), write
+    curated/ and dropped/, then the summary file last; finished shards not scored yet are left out and listed."""
+    pool = pool_inputs(ingest_out, out)
+    if pool.unscored:
+        log.warning("selection leaves out %d finished shard(s) not scored yet: %s", len(pool.unscored),
+                    ", ".join(pool.unscored))
+    if engine == "spark":
+        from pipelines.curate.spark import spark_select
+
+        selected = spark_select(ingest_out, out, stages, pool=pool)
+    else:
+        selected = apply_stages(stages, load_pool(ingest_out, out, pool))
+    summary = write_selection(out, pool.shard_ids, selected)
+    summary["shards"] = pool.shard_ids
+    summary["unscored_shards"] = pool.unscored
+    summary.update(extra_summary or {})
+    summary["selection_engine"] = "spark" if engine == "spark" else "duckdb"
+    write_json_atomic(summary, Path(out) / SUMMARY_FILE)
+    return summary

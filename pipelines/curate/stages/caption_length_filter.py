@@ -1,0 +1,56 @@
+"""CaptionLengthFilter: drops captions with too few or too many words or characters."""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field
+
+from pipelines.curate import columns as C
+from pipelines.core import schema as S
+from pipelines.core.stage import Stage, StageConfig
+
+# Words are runs of non-whitespace, with ASCII whitespace only, so the Spark path (Java regex `\s`) counts the same.
+WHITESPACE = "[ \t\n\x0b\f\r]+"
+_WORD = re.compile("[^ \t\n\x0b\f\r]+")
+
+
+class CaptionLengthConfig(StageConfig):
+    """Inclusive bounds; DataComp's "> 2 words, > 5 characters" is min_words=3, min_chars=6."""
+
+    min_words: int | None = Field(None, ge=0)
+    max_words: int | None = Field(None, ge=0)
+    min_chars: int | None = Field(None, ge=0)
+    max_chars: int | None = Field(None, ge=0)
+
+
+def word_count(text: str | None) -> int:
+    """Number of whitespace-separated words (0 for a missing caption)."""
+    return len(_WORD.findall(text or ""))
+
+
+class CaptionLengthFilter(Stage):
+    """Marks caption_too_few_words / caption_too_many_words / caption_too_short / caption_too_long, in that order."""
+
+    config_cls: ClassVar[type[StageConfig]] = CaptionLengthConfig
+    name: ClassVar[str] = "caption_length"
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        cfg = self.config
+        captions = batch[S.CAPTION].to_pylist()
+        words = np.array([word_count(t) for t in captions], dtype=np.float64)
+        chars = np.array([len(t or "") for t in captions], dtype=np.float64)
+        out = C.with_drop_columns(batch)
+        rules = [
+            (cfg.min_words, words, np.less, "caption_too_few_words"),
+            (cfg.max_words, words, np.greater, "caption_too_many_words"),
+            (cfg.min_chars, chars, np.less, "caption_too_short"),
+            (cfg.max_chars, chars, np.greater, "caption_too_long"),
+        ]
+        for bound, values, op, reason in rules:
+            if bound is not None:
+                out = C.mark_drops(out, op(values, bound), self.name, reason, values)
+        return out

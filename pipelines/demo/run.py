@@ -1,0 +1,83 @@
+"""`tessera demo`: the whole pipeline on the bundled sample, served over HTTP on 127.0.0.1, with tiny models.
+
+Each step runs through the same CLI code a user would type, so the demo shows the real commands and their output.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.demo.sample import build_demo_sample
+from pipelines.core.errors import TesseraUserError
+from pipelines.demo.http_server import serve_folder
+
+MARKER = ".tessera-demo"
+
+
+def _fresh(out: Path) -> None:
+    """Start from an empty folder; only a previous demo's folder is ever wiped."""
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER).exists():
+            raise TesseraUserError(f"{out} exists and was not made by `tessera demo`; pick another --out")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("made by tessera demo\n")
+
+
+def demo_steps(out: Path, metadata: Path) -> list[tuple[str, list[str]]]:
+    """The CLI calls the demo makes, in order."""
+    ingest, curate, captions, tokens = (str(out / d) for d in ("ingest", "curate", "captions", "tokens"))
+    return [
+        ("ingest", ["ingest", "--source", "laion", "--metadata", str(metadata), "--out", ingest,
+                    "--samples-per-shard", "100", "--processes", "2", "--threads", "16"]),
+        ("curate", ["curate", ingest, "--preset", "datacomp_basic", "--out", curate, "--clip-model", "tiny"]),
+        ("caption", ["caption", ingest, "--curated", curate, "--out", captions, "--captioner", "tiny",
+                     "--llm", "tiny", "--batch-size", "16"]),
+        ("tokenize", ["tokenize", ingest, "--curated", curate, "--captions", captions, "--out", tokens,
+                      "--vq-model", "tiny", "--target-area", "4096", "--min-area", "4096", "--max-area", "16384"]),
+        ("export-eva-clip", ["export-eva-clip", ingest, "--curated", curate, "--captions", captions,
+                             "--out", str(out / "eva_clip"), "--samples-per-shard", "64"]),
+    ]
+
+
+def run_demo(out: Path, console: Console | None = None) -> dict[str, float]:
+    """Run every step; returns seconds per step."""
+    from pipelines.cli.main import main
+
+    console = console or Console()
+    out = Path(out).resolve()
+    _fresh(out)
+    timings: dict[str, float] = {}
+    with serve_folder(out / "sample" / "www") as base_url:
+        metadata = build_demo_sample(out / "sample", base_url)
+        console.rule(f"[bold]Tessera demo[/bold]: {metadata} served from {base_url}")
+        for name, argv in demo_steps(out, metadata):
+            console.rule(f"[bold]tessera {' '.join(argv[:1])}[/bold]")
+            console.print("$ tessera " + " ".join(argv), style="dim")
+            start = time.perf_counter()
+            code = main(argv)
+            timings[name] = time.perf_counter() - start
+            if code != 0:
+                raise TesseraUserError(f"demo step '{name}' failed with exit code {code}")
+    from pipelines.stats.ingest_stats import ingest_stats
+    from pipelines.stats.plot import plot_ingest_stats
+
+    plot = plot_ingest_stats(ingest_stats(out / "ingest"), out / "ingest_stats.png")
+    table = Table(title="Demo finished", title_justify="left")
+    table.add_column("step")
+    table.add_column("seconds", justify="right")
+    table.add_column("output")
+    outputs = {"ingest": "ingest", "curate": "curate", "caption": "captions", "tokenize": "tokens",
+               "export-eva-clip": "eva_clip"}
+    for name, seconds in timings.items():
+        table.add_row(name, f"{seconds:.1f}", str(out / outputs[name]))
+    console.print(table)
+    console.print(f"Plot of where every input row went: {plot}")
+    console.print(f"Look at it: tessera stats {out / 'ingest'}  |  tessera stats {out / 'curate'}  |  "
+                  f"tessera tokenize-qa {out / 'tokens'} --png {out / 'tokens_qa.png'}")
+    return timings

@@ -1,0 +1,164 @@
+"""Export curated, re-captioned samples as webdataset tars for open_clip's trainer, mixing sources by weight.
+
+Output: `OUT/NNNNN.tar` (KEY.jpg, KEY.txt = chosen caption, KEY.json) and `OUT/sizes.json` (written last), which
+`python -m open_clip_train.main --dataset-type webdataset --train-data 'OUT/{00000..0000N}.tar'` reads.
+Mixing keeps the weights exact by down-sampling: N = min_s(count_s / weight_s) and floor(weight_s * N) per source,
+chosen with a seeded generator, then interleaved by smooth weighted round-robin so every shard has the mix.
+Several SRC folders: every ingest folder numbers its shards and keys from 0, so samples are told apart by (folder
+index, key) and named `<index>_<key>` in the tars; `--captions` and `--curated` apply to the first SRC only.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import random
+import tarfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Iterator
+
+from pipelines.core import schema as S
+from pipelines.core.errors import TesseraUserError
+from pipelines.caption.samples import CAPTION_DROPPED, load_curated_keys, load_final_captions, shard_samples
+from pipelines.core.shard_io import read_json, write_json_atomic
+from pipelines.core.shards import ShardPaths, complete_shards, read_sidecar
+
+MANIFEST = "export_manifest.json"
+
+
+def parse_weights(text: str | None) -> dict[str, float] | None:
+    """`laion=0.8,coyo=0.2` -> {"laion": 0.8, "coyo": 0.2} (normalised to sum 1)."""
+    if not text:
+        return None
+    weights = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise TesseraUserError(f"--weights: {part!r} is not SOURCE=NUMBER") from None
+        if not sep or weights[name.strip()] <= 0:
+            raise TesseraUserError(f"--weights: {part!r} is not SOURCE=POSITIVE_NUMBER")
+    total = sum(weights.values())
+    return {k: v / total for k, v in weights.items()}
+
+
+Ref = tuple[int, str]  # (index of the SRC folder, key inside it)
+
+
+def _eligible(shards: list[tuple[int, ShardPaths]], curated: set[str] | None,
+              dropped: set[str]) -> tuple[dict[str, list[Ref]], int]:
+    """source -> (folder, key) of downloaded, curated samples not caption-dropped, in shard order, and the number
+    caption-dropped; from sidecars only, no image reads. Curation and drops apply to folder 0 only."""
+    by_source: dict[str, list[Ref]] = {}
+    n_dropped = 0
+    for idx, shard in shards:
+        side = read_sidecar(shard, columns=[S.KEY, S.STATUS, S.SOURCE])
+        for key, status, source in zip(*(side[c].to_pylist() for c in (S.KEY, S.STATUS, S.SOURCE))):
+            key = str(key)
+            if status != S.STATUS_SUCCESS or (idx == 0 and curated is not None and key not in curated):
+                continue
+            if idx == 0 and key in dropped:
+                n_dropped += 1
+                continue
+            by_source.setdefault(source or "unknown", []).append((idx, key))
+    return by_source, n_dropped
+
+
+def plan(by_source: dict[str, list[Ref]], weights: dict[str, float] | None, seed: int) -> dict[str, set[Ref]]:
+    """The keys each source contributes so that the mix matches `weights` exactly (up to rounding)."""
+    if weights is None:
+        return {s: set(keys) for s, keys in by_source.items()}
+    missing = [s for s in weights if not by_source.get(s)]
+    if missing:
+        raise TesseraUserError(f"--weights names sources with no samples: {', '.join(missing)} "
+                               f"(found: {', '.join(sorted(by_source)) or 'none'})")
+    total = min(len(by_source[s]) / w for s, w in weights.items())
+    rng = random.Random(seed)
+    return {s: set(rng.sample(by_source[s], math.floor(w * total + 1e-9))) for s, w in weights.items()}
+
+
+def _stream(shards: list[tuple[int, ShardPaths]], source: str, keys: set[Ref], captions, curated,
+            prefix: bool) -> Iterator[dict]:
+    for idx, shard in shards:
+        table, _ = shard_samples(shard, captions if idx == 0 else {}, curated if idx == 0 else None, with_json=True)
+        for row in table.to_pylist():
+            if row["source"] == source and (idx, row["key"]) in keys:
+                row["caption_source"] = "final_caption" if idx == 0 and row["key"] in captions else "raw"
+                row["ingest_key"], row["src"] = row["key"], idx
+                row["key"] = f"{idx}_{row['key']}" if prefix else row["key"]
+                yield row
+
+
+def _interleave(streams: dict[str, Iterator[dict]], weights: dict[str, float]) -> Iterator[dict]:
+    credit = {s: 0.0 for s in streams}
+    live = dict(streams)
+    while live:
+        for s in live:
+            credit[s] += weights[s]
+        pick = max(live, key=lambda s: credit[s])
+        credit[pick] -= sum(weights[s] for s in live)
+        row = next(live[pick], None)
+        if row is None:
+            del live[pick]
+        else:
+            yield row
+
+
+def _write_tar(rows: list[dict], path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tarfile.open(tmp, "w") as tf:
+        for row in rows:
+            meta = json.loads(row["json"] or b"{}")
+            meta.update(key=row["key"], ingest_key=row["ingest_key"], src=row["src"], source=row["source"],
+                        raw_caption=row["raw_caption"], caption_source=row["caption_source"])
+            for ext, data in (("jpg", row["image"]), ("txt", (row["caption"] or "").encode()),
+                              ("json", json.dumps(meta).encode())):
+                info = tarfile.TarInfo(f"{row['key']}.{ext}")
+                info.size, info.mtime = len(data), int(time.time())
+                tf.addfile(info, io.BytesIO(data))
+    os.replace(tmp, path)
+
+
+def export_eva_clip(srcs: list[Path], out: Path, weights: dict[str, float] | None = None,
+                    captions_out: Path | None = None, curate_out: Path | None = None,
+                    samples_per_shard: int = 10_000, seed: int = 0, log=print) -> dict:
+    """Write the mixed webdataset shards; a rerun after completion (sizes.json present) does nothing."""
+    out = Path(out)
+    if read_json(out / S.SIZES_FILE) is not None and read_json(out / MANIFEST) is not None:
+        log(f"{out} already exported; delete {out / S.SIZES_FILE} to redo")
+        return read_json(out / MANIFEST)
+    out.mkdir(parents=True, exist_ok=True)
+    (captions, dropped), curated = load_final_captions(captions_out), load_curated_keys(curate_out)
+    shards = [(i, s) for i, src in enumerate(srcs) for s in complete_shards(src)]
+    by_source, n_dropped = _eligible(shards, curated, dropped)
+    chosen = plan(by_source, weights, seed)
+    mix = weights or {s: len(k) / max(1, sum(map(len, chosen.values()))) for s, k in chosen.items()}
+    prefix = len(srcs) > 1
+    streams = {s: _stream(shards, s, keys, captions, curated, prefix) for s, keys in chosen.items() if keys}
+    sizes: dict[str, int] = {}
+    counts: Counter = Counter()
+    buffer: list[dict] = []
+    for row in _interleave(streams, mix):
+        buffer.append(row)
+        counts[row["source"]] += 1
+        if len(buffer) == samples_per_shard:
+            name = f"{len(sizes):05d}.tar"
+            _write_tar(buffer, out / name)
+            sizes[name], buffer = len(buffer), []
+    if buffer:
+        name = f"{len(sizes):05d}.tar"
+        _write_tar(buffer, out / name)
+        sizes[name] = len(buffer)
+    manifest = {"srcs": [str(Path(s).resolve()) for s in srcs], "weights": weights, "seed": seed,
+                "available": {s: len(k) for s, k in by_source.items()}, "exported": dict(counts),
+                "dropped": {CAPTION_DROPPED: n_dropped}, "key_prefix": prefix,
+                "samples": sum(sizes.values()), "shards": len(sizes)}
+    write_json_atomic(manifest, out / MANIFEST)
+    write_json_atomic(sizes, out / S.SIZES_FILE)
+    log(f"exported {manifest['samples']} samples in {len(sizes)} shards to {out}: {dict(counts)}")
+    return manifest

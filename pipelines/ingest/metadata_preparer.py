@@ -1,0 +1,94 @@
+"""Reads a partition's metadata files with DuckDB, maps them onto the canonical schema and routes bad rows to rejects.
+
+Writes `OUT/prepared/<partition>.parquet` (rows to download, with `input_file`/`input_row`), the rejects ledger
+`OUT/rejects/<partition>.parquet`, and last the partition manifest, which marks the step as done.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from pipelines.core import schema as S
+from pipelines.core.errors import TesseraUserError
+from pipelines.ingest.partitions import (
+    PartitionManifest, load_manifests, locked, manifest_path, next_shard_id, read_json, save_manifest,
+)
+from pipelines.ingest.sources import canonical_select, get_source, validate_files
+from pipelines.core.sql import connect, literal, path_list, sql_text
+
+
+def _copy_atomic(con, query: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    con.execute(f"COPY ({query}) TO {literal(tmp)} (FORMAT parquet, COMPRESSION zstd)")
+    os.replace(tmp, target)
+
+
+class MetadataPreparer:
+    """Canonicalises and classifies one partition's metadata; idempotent (a finished partition is reused)."""
+
+    def __init__(self, out: Path, samples_per_shard: int) -> None:
+        self.out = Path(out)
+        self.samples_per_shard = samples_per_shard
+
+    def prepare(self, source_name: str, files: list[Path], name: str) -> PartitionManifest:
+        """Prepare partition `name` from `files`, or return its manifest if it was prepared before."""
+        source = get_source(source_name)
+        files = [Path(f).resolve() for f in files]
+        with locked(self.out):
+            existing = read_json(manifest_path(self.out, name))
+            if existing is not None:
+                manifest = PartitionManifest(**existing)
+                if manifest.files != [str(f) for f in files] or manifest.source != source.name:
+                    raise TesseraUserError(
+                        f"partition '{name}' in {self.out} was ingested from other files "
+                        f"({', '.join(manifest.files)}); use another --partition name or another --out"
+                    )
+                return manifest
+            columns = validate_files(files, source)
+            return self._classify(source, files, columns, name)
+
+    def _classify(self, source, files: list[Path], columns: list[str], name: str) -> PartitionManifest:
+        con = connect()
+        order = ", ".join(f"({literal(f)}, {i})" for i, f in enumerate(files))
+        con.execute(
+            f"""CREATE VIEW metadata AS
+            SELECT {canonical_select(source, columns)},
+                   r.filename AS {S.INPUT_FILE}, r.file_row_number AS {S.INPUT_ROW}, o.file_ord
+            FROM read_parquet({path_list(files)}, filename=true, file_row_number=true, union_by_name=true) r
+            JOIN (VALUES {order}) o(fname, file_ord) ON r.filename = o.fname"""
+        )
+        earlier = [self.out / S.PREPARED_DIR / f"{m.name}.parquet" for m in load_manifests(self.out)]
+        if earlier:
+            con.execute(
+                f"CREATE VIEW earlier_urls AS SELECT {S.URL}, {S.INPUT_FILE} || '#' || {S.INPUT_ROW} AS ref "
+                f"FROM read_parquet({path_list(earlier)}, union_by_name=true)"
+            )
+        else:
+            con.execute("CREATE VIEW earlier_urls AS SELECT NULL::VARCHAR AS url, NULL::VARCHAR AS ref WHERE false")
+        con.execute(sql_text("ingest_classify"))
+        _copy_atomic(
+            con,
+            f"SELECT * EXCLUDE (file_ord, {S.REASON}, {S.DUPLICATE_OF}) FROM classified WHERE {S.REASON} IS NULL "
+            "ORDER BY file_ord, input_row",
+            self.out / S.PREPARED_DIR / f"{name}.parquet",
+        )
+        ledger_cols = ", ".join(S.REJECT_COLUMNS)
+        _copy_atomic(
+            con,
+            f"SELECT {ledger_cols}, * EXCLUDE ({ledger_cols}, file_ord) FROM classified "
+            f"WHERE {S.REASON} IS NOT NULL ORDER BY file_ord, input_row",
+            self.out / S.REJECTS_DIR / f"{name}.parquet",
+        )
+        total, accepted = con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE {S.REASON} IS NULL) FROM classified"
+        ).fetchone()
+        manifest = PartitionManifest(
+            name=name, source=source.name, files=[str(f) for f in files], input_rows=total, accepted=accepted,
+            rejected=total - accepted, start_shard_id=next_shard_id(self.out),
+            n_shards=math.ceil(accepted / self.samples_per_shard), samples_per_shard=self.samples_per_shard,
+        )
+        save_manifest(self.out, manifest)
+        return manifest
