@@ -22,8 +22,8 @@ from dagster import (
 
 from assets.partitions import metadata_files, partition_shard_ids
 from assets.resources import TesseraResource
-from pipelines.caption import jobs as jobs
-from pipelines.caption.parts import CAPTIONS_DIR, SYNTHETIC_DIR, image_shard_parts, synthetic_parts
+from pipelines.caption import jobs
+from pipelines.caption.parts import CAPTIONS_DIR, SYNTHETIC_DIR, image_shard_parts, part_job, synthetic_parts
 from pipelines.core.runner import StageRunner
 
 CAPTIONS_ROOT = "captions"
@@ -105,7 +105,7 @@ def fused_captions(context: AssetExecutionContext, config: FusedCaptionsConfig, 
     own = partition_shard_ids(tessera.path("ingest"), context.partition_key)
     parts = [p for p in synthetic_parts(synthetic_dir) if p.part_id in own]
     # The ledger names the captioner that actually wrote the synthetic captions.
-    written_by = next((read_json(p).get("models") for p in sorted(synthetic_dir.glob("*_stats.json"))), None)
+    written_by = next((m.get("models") for m in part_job(synthetic_dir).finished().values()), None)
     cap_name = json.loads(written_by).get("captioner") if written_by else None
     summary = jobs.fuse(parts, tessera.path(CAPTIONS_ROOT, CAPTIONS_DIR), stage, caption_runner(tessera),
                         HygieneConfig(fallback=config.fallback), jobs.models_json(captioner=cap_name, llm=name),

@@ -4,7 +4,6 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
-    AssetKey,
     AutomationCondition,
     MaterializeResult,
     MetadataValue,
@@ -15,23 +14,21 @@ from dagster import (
 from assets.partitions import metadata_files, partition_file, partition_source
 from assets.resources import TesseraResource
 from pipelines.core import schema as S
-from pipelines.ingest.image_downloader import ImageDownloader
-from pipelines.ingest.sequence import write_sizes
+from pipelines.ingest.fetch.reasons import GUARD_REASONS
+from pipelines.ingest.sequence import download_partition, partition_manifest, prepare_partition
 from pipelines.stats.ingest_stats import ingest_stats, run_query
-from pipelines.ingest.metadata_preparer import MetadataPreparer
-from pipelines.ingest.partitions import dataset_samples_per_shard, load_manifests, locked
-from pipelines.core.shard_io import write_json_atomic
+from pipelines.core.shard_io import read_json, write_json_atomic
 
 
 @asset(partitions_def=metadata_files, group_name="ingest", kinds={"duckdb", "parquet"})
 def raw_metadata(context: AssetExecutionContext, tessera: TesseraResource) -> MaterializeResult:
     """One metadata file in the canonical schema; rows with missing, invalid or already-seen URLs go to rejects."""
     key = context.partition_key
-    out = tessera.path("ingest")
-    with locked(out):
-        per_shard = dataset_samples_per_shard(out, tessera.samples_per_shard)
     source = partition_source(key, tessera.default_source)
-    manifest = MetadataPreparer(out, per_shard).prepare(source, [partition_file(tessera.input_dir, key)], key)
+    manifest = prepare_partition(
+        source, [partition_file(tessera.input_dir, key)], tessera.path("ingest"), partition=key,
+        samples_per_shard=tessera.samples_per_shard, wait=True,
+    )
     context.log.info(f"{key}: {manifest.accepted} rows to download, {manifest.rejected} rejected")
     return MaterializeResult(metadata={
         "source": source, "input_rows": manifest.input_rows, "accepted": manifest.accepted,
@@ -42,19 +39,11 @@ def raw_metadata(context: AssetExecutionContext, tessera: TesseraResource) -> Ma
 @asset(partitions_def=metadata_files, deps=[raw_metadata], group_name="ingest", kinds={"img2dataset", "webdataset"})
 def image_shards(context: AssetExecutionContext, tessera: TesseraResource) -> MaterializeResult:
     """The partition's images, downloaded by img2dataset into webdataset shards with per-row status sidecars."""
-    key = context.partition_key
     out = tessera.path("ingest")
-    manifest = next((m for m in load_manifests(out) if m.name == key), None)
-    if manifest is None:
-        raise RuntimeError(f"partition {key} has no manifest; materialize raw_metadata for it first")
-    finished = ImageDownloader(tessera.download_config()).download(
-        out / S.PREPARED_DIR / f"{key}.parquet", out / S.SHARDS_DIR, manifest
-    )
-    with locked(out):
-        sizes = write_sizes(out)
-    missing = set(manifest.shard_ids) - finished
-    if missing:
-        raise RuntimeError(f"{len(missing)} shard(s) of {key} did not finish; rematerialize to resume")
+    manifest = partition_manifest(out, context.partition_key)
+    download_partition(out, manifest, tessera.download_config(), wait=True, progress=False,
+                       warn=context.log.warning)
+    sizes = read_json(out / S.SIZES_FILE, default={})
     success = sum(sizes.get(f"{sid:05d}.tar", 0) for sid in manifest.shard_ids)
     return MaterializeResult(metadata={
         "shards": manifest.n_shards, "attempted": manifest.accepted, "success": success,
@@ -72,10 +61,12 @@ def shard_stats(context: AssetExecutionContext, tessera: TesseraResource) -> Mat
     stats = ingest_stats(out)
     write_json_atomic(stats, out / "shard_stats.json")
     outcomes = "\n".join(f"| {r['outcome']} | {r['detail']} | {r['n']} |" for r in stats["outcomes"])
+    reasons = "\n".join(f"| {r['status']} | {r['reason']} | {r['n']} |" for r in stats["fail_reasons"])
     return MaterializeResult(metadata={
         **{k: stats[k] for k in ("input_rows", "success", "failed", "rejected", "shards")},
         "success_rate": float(stats["success_rate"]),
         "outcomes": MetadataValue.md("| outcome | detail | rows |\n|---|---|---|\n" + outcomes),
+        "fail_reasons": MetadataValue.md("| status | reason | rows |\n|---|---|---|\n" + reasons),
     })
 
 
@@ -96,6 +87,21 @@ def check_shard_stats_success_rate(tessera: TesseraResource) -> AssetCheckResult
     )
 
 
+@asset_check(asset=shard_stats,
+             description="Refusals by the download guards (private addresses, caps, deadlines, robots.txt, rate "
+                         "limits) stay under the configured share of attempted downloads.")
+def check_shard_stats_guard_refusals(tessera: TesseraResource) -> AssetCheckResult:
+    rows = run_query(tessera.path("ingest"), "stats_fail_reasons")
+    attempted = int(run_query(tessera.path("ingest"), "check_success_rate")[0]["attempted"])
+    counts = {r["reason"]: int(r["n"]) for r in rows}
+    refused = sum(n for reason, n in counts.items() if reason in GUARD_REASONS)
+    share = refused / attempted if attempted else 0.0
+    return AssetCheckResult(
+        passed=share <= tessera.max_guard_refusal_rate, severity=AssetCheckSeverity.WARN,
+        metadata={"refused": refused, "attempted": attempted, "share": round(share, 4),
+                  "ceiling": tessera.max_guard_refusal_rate, **counts},
+    )
+
+
 ASSETS = [raw_metadata, image_shards, shard_stats]
-CHECKS = [check_shard_stats_accounting, check_shard_stats_success_rate]
-INGEST_KEYS = [AssetKey("raw_metadata"), AssetKey("image_shards")]
+CHECKS = [check_shard_stats_accounting, check_shard_stats_success_rate, check_shard_stats_guard_refusals]

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from dagster import ConfigurableResource
 
+from pipelines.ingest.fetch import FetchConfig
 from pipelines.ingest.image_downloader import DownloadConfig
 
 
@@ -21,6 +22,9 @@ class TesseraResource(ConfigurableResource):
     threads: int = 32
     samples_per_shard: int = 10_000
     min_success_rate: float = 0.5
+    max_guard_refusal_rate: float = 0.2  # share of downloads refused by the fetch guards before a check warns
+    # Loopback/private addresses are refused unless this (or TESSERA_ALLOW_PRIVATE_NETWORK=1) allows them.
+    allow_private_network: bool = False
 
     def path(self, *parts: str) -> Path:
         """A folder under `out_dir` (created on demand): `ingest`, `curate`, `captions`, `tokens`, `eva_clip`."""
@@ -30,4 +34,5 @@ class TesseraResource(ConfigurableResource):
 
     def download_config(self) -> DownloadConfig:
         """img2dataset settings for the `image_shards` asset."""
-        return DownloadConfig(image_size=self.image_size, processes=self.processes, threads=self.threads)
+        return DownloadConfig(image_size=self.image_size, processes=self.processes, threads=self.threads,
+                              fetch=FetchConfig(allow_private_network=self.allow_private_network))

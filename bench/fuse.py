@@ -25,7 +25,7 @@ import time  # noqa: E402
 
 import pyarrow as pa  # noqa: E402
 
-from models.caption_fuser import vllm_installed  # noqa: E402
+from models.generation import vllm_installed  # noqa: E402
 from pipelines.caption.caption_fuser import CaptionFuser  # noqa: E402
 from pipelines.caption.hygiene import finalize_captions  # noqa: E402
 from pipelines.core.runner import StageRunner, cuda_available  # noqa: E402

@@ -94,7 +94,7 @@ def bench_gpu(batch: int, repeats: int, size: int) -> dict:
     x = (torch.rand(batch, 3, size, size) * 2 - 1).cuda()
     result = {"size": size, "batch": batch, "dtype": "bfloat16", "device": torch.cuda.get_device_name(),
               **compare(tok, x, repeats)}
-    result["reference_anchor_img_s"] = 17.9  # REFERENCE.md: one H200, transformers 5.17, bf16 weights
+    result["reference_anchor_img_s"] = 17.9  # docs/reference.md section 7: one H200, transformers 5.17, bf16 weights
     return result
 
 

@@ -7,9 +7,16 @@ prompt, no chat template, beam search with 3 beams, at most 80 new tokens, left 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from models.generation import (
+    MAX_PROMPT_TOKENS,
+    Generated,
+    GenerationSettings,
+    load_tokenizer,
+    resolve_backend,
+    resolve_device_dtype,
+)
 
 PROMPT_HEAD = (
     "Please merge and refine the information from the two given sentences. Sentence 1 provides detailed real-world "
@@ -18,7 +25,6 @@ PROMPT_HEAD = (
     "into a new sentence, ensuring a well-structured sentence while retaining the detailed real-world information "
     "provided in Sentence 1. Avoid simply concatenating the sentences.\n\n"
 )
-MAX_PROMPT_TOKENS = 256
 
 
 def build_prompt(raw: str, synthetic: str) -> str:
@@ -63,26 +69,6 @@ def fit_prompt(tokenizer, raw: str, synthetic: str, max_tokens: int = MAX_PROMPT
     return FittedPrompt(prompt, raw, n, original - len(raw_ids))
 
 
-class GenerationSettings(BaseModel):
-    """Generation options; the defaults are the CapsFusion reference settings."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    num_beams: int = Field(3, ge=1)
-    max_new_tokens: int = Field(80, ge=1)
-    do_sample: bool = False
-    max_prompt_tokens: int = Field(MAX_PROMPT_TOKENS, ge=16)
-    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
-    device: str = "auto"
-
-
-@dataclass(frozen=True)
-class Generated:
-    """One generated text and the number of new tokens behind it."""
-
-    text: str
-    num_tokens: int
-
-
 class Fuser(Protocol):
     """What the CaptionFuser stage needs from a backend."""
 
@@ -92,17 +78,6 @@ class Fuser(Protocol):
         """Complete each prompt; only the new text is returned."""
 
 
-def resolve_device_dtype(device: str, dtype: str):
-    """`auto` means CUDA with bf16 when present, else CPU with fp32."""
-    import torch
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if dtype == "auto":
-        dtype = "bfloat16" if device.startswith("cuda") else "float32"
-    return device, getattr(torch, dtype)
-
-
 def decode_new_tokens(tokenizer, sequences, prompt_len: int) -> list[Generated]:
     """Decode only what follows the (left-padded) prompt, skipping special tokens; count non-pad new tokens."""
     new = sequences[:, prompt_len:]
@@ -110,17 +85,6 @@ def decode_new_tokens(tokenizer, sequences, prompt_len: int) -> list[Generated]:
     texts = tokenizer.batch_decode(new, skip_special_tokens=True)
     counts = (new != pad).sum(dim=1).tolist() if pad is not None else [new.shape[1]] * new.shape[0]
     return [Generated(t, int(c)) for t, c in zip(texts, counts)]
-
-
-def load_tokenizer(model_ref: str):
-    """The model's tokenizer, set up for batched generation: left padding and a pad token."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(model_ref)
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
-    return tokenizer
 
 
 class TransformersFuser:
@@ -149,35 +113,6 @@ class TransformersFuser:
                 pad_token_id=self.tokenizer.pad_token_id,
             )
         return decode_new_tokens(self.tokenizer, out.cpu(), inputs["input_ids"].shape[1])
-
-
-def vllm_installed() -> bool:
-    """True when the optional `vllm` extra is importable."""
-    import importlib.util
-
-    return importlib.util.find_spec("vllm") is not None
-
-
-def vllm_usable() -> bool:
-    """True when `import vllm` works and a CUDA device is visible: what `auto` needs to choose vLLM."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return False
-    try:
-        import vllm  # noqa: F401
-    except Exception:  # noqa: BLE001 - a broken vLLM install (ImportError, RuntimeError, ...) means: not usable
-        return False
-    return True
-
-
-def resolve_backend(backend: str) -> str:
-    """`auto` is vLLM when it is usable, else transformers; `transformers` and `vllm` are kept as asked."""
-    if backend == "auto":
-        return "vllm" if vllm_usable() else "transformers"
-    if backend not in ("transformers", "vllm"):
-        raise ValueError(f"unknown backend {backend!r}; use 'auto', 'transformers' or 'vllm'")
-    return backend
 
 
 def load_fuser(model_ref: str, backend: str = "transformers", settings: GenerationSettings | None = None) -> Fuser:

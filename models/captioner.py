@@ -6,22 +6,9 @@ BLIP, BLIP-2, VisionEncoderDecoder, ...) by hub id or local path; the vLLM backe
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from models.caption_fuser import Generated, resolve_backend, resolve_device_dtype
-
-
-class CaptionerSettings(BaseModel):
-    """Generation options for the captioner."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    num_beams: int = Field(3, ge=1)
-    max_new_tokens: int = Field(30, ge=1)
-    prompt: str | None = None  # a text prefix for models that take one (e.g. "a picture of"); None: image only
-    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
-    device: str = "auto"
+from models.generation import CaptionerSettings, Generated, resolve_backend, resolve_device_dtype
 
 
 class Captioner(Protocol):

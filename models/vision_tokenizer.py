@@ -20,7 +20,7 @@ from PIL import Image
 from models.cache import cache_dir
 
 TINY = "tiny"
-# REFERENCE.md section 5, with four levels instead of two so the spatial factor is 8 as in the real model, and the
+# docs/reference.md section 5, with four levels instead of two so the spatial factor is 8 as in the real model, and the
 # real temporal factor 4 so the tiny model exercises the still-image repeat.
 TINY_CONFIG = dict(
     codebook_size=20,

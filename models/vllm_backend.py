@@ -7,8 +7,7 @@ same tokens, and only the new tokens are decoded.
 
 from __future__ import annotations
 
-from models.caption_fuser import Generated, GenerationSettings, load_tokenizer
-from models.captioner import CaptionerSettings
+from models.generation import CaptionerSettings, Generated, GenerationSettings, load_tokenizer
 
 
 def _import_vllm():

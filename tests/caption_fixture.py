@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from conftest import add_tar_member
+from conftest import add_tar_member, mark_finished
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +71,8 @@ def make_ingest(root: Path, shards: list[list[dict]]) -> Path:
                     add_tar_member(tf, f"{s['key']}.jpg", s.get("image") or jpeg(sid * 100 + i))
                     add_tar_member(tf, f"{s['key']}.txt", s["caption"].encode())
         pq.write_table(pa.Table.from_pylist(rows), shard_dir / f"{name}.parquet")
-        (shard_dir / f"{name}_stats.json").write_text(json.dumps({"successes": len(rows)}))
+        mark_finished(root, "shards", name, [f"shards/{name}.tar", f"shards/{name}.parquet"],
+                      {"successes": sum(r["status"] == "success" for r in rows), "count": len(rows)})
     return root
 
 

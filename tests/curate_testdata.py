@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import webdataset as wds
+from conftest import mark_finished
 from PIL import Image
 
 
@@ -73,7 +74,8 @@ def build_ingest(root: Path, rows: list[dict] | None = None, per_shard: int = 9,
                                                   "h": None, "nsfw": None}, "failed_to_download", None))
         pq.write_table(pa.Table.from_pylist(records), shard_dir / f"{name}.parquet")
         if sid < len(chunks):  # the last shard is left unfinished: no stats file
-            (shard_dir / f"{name}_stats.json").write_text(json.dumps({"successes": len(chunk)}))
+            mark_finished(root, "shards", name, [f"shards/{name}.tar", f"shards/{name}.parquet"],
+                          {"successes": len(chunk), "count": len(records)})
     return Path(root)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 from caption_fixture import make_ingest, tiny_cache  # noqa: F401
+from conftest import mark_finished
 from dagster import AssetKey, DagsterInstance, materialize
 
 from assets.caption_assets import ASSETS, CHECKS
@@ -60,7 +61,7 @@ def test_check_queries_count_degenerate_and_empty(tmp_path):
     })
     pq.write_table(rows, tmp_path / "00000.parquet")
     pq.write_table(rows, tmp_path / "00001.parquet")  # no stats file: unfinished, must be ignored
-    (tmp_path / "00000_stats.json").write_text("{}")
+    mark_finished(tmp_path, "", "00000", ["00000.parquet"], {})
     assert query_captions(tmp_path, "check_fused_captions_empty_final") == {"rows": 4, "kept": 3, "empty_final": 1}
     r = query_captions(tmp_path, "check_fused_captions_degenerate_rate")
     assert (r["generated"], r["degenerate"], float(r["degenerate_rate"])) == (3, 2, 0.6667)

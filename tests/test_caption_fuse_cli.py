@@ -156,7 +156,7 @@ def test_fuse_refuses_another_input_with_a_known_stem(tmp_path, tiny_cache, caps
 
 
 def test_backend_defaults_to_auto_and_vllm_errors_are_one_line(tmp_path, tiny_cache, capsys):  # noqa: F811
-    from models.caption_fuser import vllm_installed
+    from models.generation import vllm_installed
     from pipelines.cli.main import build_parser
 
     meta = make_capsfusion(tmp_path / "m.parquet", 1)

@@ -6,17 +6,10 @@ import pytest
 import torch
 from caption_fixture import tiny_cache, tiny_llm  # noqa: F401
 
-from models.caption_fuser import (
-    GenerationSettings,
-    TransformersFuser,
-    build_prompt,
-    count_tokens,
-    decode_new_tokens,
-    fit_prompt,
-    load_tokenizer,
-)
+from models.caption_fuser import TransformersFuser, build_prompt, count_tokens, decode_new_tokens, fit_prompt
+from models.generation import GenerationSettings, load_tokenizer
 
-# Typed from REFERENCE.md section 4: two \n after the paragraph, one after each sentence, nothing after the colon.
+# Typed from docs/reference.md section 4: two \n after the paragraph, one after each sentence, nothing after the colon.
 REFERENCE_PROMPT = (
     "Please merge and refine the information from the two given sentences. Sentence 1 provides detailed real-world "
     "knowledge, yet it suffers from flaws in sentence structure and grammar. Sentence 2 exhibits nice sentence "
@@ -111,7 +104,7 @@ def test_fuser_returns_only_new_tokens_like_plain_generate(tiny_llm):
 def test_reference_generation_defaults():
     s = GenerationSettings()
     assert (s.num_beams, s.max_new_tokens, s.do_sample, s.max_prompt_tokens) == (3, 80, False, 256)
-    from models.caption_fuser import resolve_device_dtype
+    from models.generation import resolve_device_dtype
 
     assert resolve_device_dtype("cpu", "auto") == ("cpu", torch.float32)
     assert resolve_device_dtype("cuda:0", "auto")[1] == torch.bfloat16
@@ -129,7 +122,7 @@ def test_fuser_on_gpu_uses_bf16_and_decodes_new_tokens(tiny_llm):
 def test_auto_backend_is_vllm_only_when_it_imports_on_cuda():
     import importlib.util
 
-    from models.caption_fuser import resolve_backend
+    from models.generation import resolve_backend
 
     usable = torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None
     assert resolve_backend("auto") == ("vllm" if usable else "transformers")

@@ -29,7 +29,7 @@ def test_sensor_materialize_and_checks(tmp_path, make_images):
                   [{"url": u, "text": f"c{i}"} for i, u in enumerate(make_images(4, "dg"))] + [{"url": "", "text": "x"}])
     write_parquet(incoming / "top.parquet", [{"URL": "http://127.0.0.1:9/a.jpg", "TEXT": "laion"}])
     tessera = TesseraResource(input_dir=str(incoming), out_dir=str(tmp_path / "tessera"), processes=1, threads=4,
-                              image_size=64, samples_per_shard=100)
+                              image_size=64, samples_per_shard=100, allow_private_network=True)
     with instance_for_test() as instance:
         _flow(instance, tessera, tmp_path)
 
@@ -56,7 +56,8 @@ def _flow(instance, tessera, tmp_path):
     assert stats_run.success
     checks = {e.check_name: e.passed for e in stats_run.get_asset_check_evaluations()}
     # Only the coyo partition was ingested, so the accounting covers it alone, and holds.
-    assert checks == {"check_shard_stats_accounting": True, "check_shard_stats_success_rate": True}
+    assert checks == {"check_shard_stats_accounting": True, "check_shard_stats_success_rate": True,
+                      "check_shard_stats_guard_refusals": True}
     meta = stats_run.asset_materializations_for_node("shard_stats")[0].metadata
     assert meta["input_rows"].value == 5 and meta["success"].value == 4 and meta["rejected"].value == 1
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from conftest import add_tar_member
+from conftest import add_tar_member, mark_finished
 
 
 def _jpeg(width: int, height: int, seed: int) -> bytes:
@@ -48,7 +48,8 @@ def make_ingest(root: Path, shards: list[list[dict]]) -> Path:
                     add_tar_member(tf, f"{s['key']}.json", json.dumps({"key": s["key"], "caption": s["caption"]}).encode())
         pq.write_table(pa.Table.from_pylist(rows), shard_dir / f"{name}.parquet")
         ok = sum(r["status"] == "success" for r in rows)
-        (shard_dir / f"{name}_stats.json").write_text(json.dumps({"successes": ok, "count": len(rows)}))
+        mark_finished(root, "shards", name, [f"shards/{name}.tar", f"shards/{name}.parquet"],
+                      {"successes": ok, "count": len(rows)})
         sizes[f"{name}.tar"] = ok
     (root / "sizes.json").write_text(json.dumps(sizes))
     return root

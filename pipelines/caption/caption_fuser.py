@@ -69,7 +69,8 @@ class CaptionFuser(Stage):
 
     def setup(self) -> None:
         """Load the tokenizer and the model for the configured backend."""
-        from models.caption_fuser import GenerationSettings, load_fuser
+        from models.caption_fuser import load_fuser
+        from models.generation import GenerationSettings
 
         c = self.config
         settings = GenerationSettings(

@@ -19,10 +19,9 @@ from tqdm import tqdm
 
 from pipelines.core import schema as S
 from pipelines.caption.caption_fuser import GENERATED_TOKENS, PROMPT_TOKENS, CaptionFuser
-from pipelines.caption.hygiene import DEGENERATE_STATUSES, HygieneConfig, finalize_captions
-from pipelines.caption.parts import RAW_CAPTION, SYNTHETIC_CAPTION, Part, is_done, stats_path
+from pipelines.caption.hygiene import HygieneConfig, finalize_captions
+from pipelines.caption.parts import RAW_CAPTION, SYNTHETIC_CAPTION, Part, part_job
 from pipelines.core.runner import StageRunner
-from pipelines.core.shard_io import write_json_atomic, write_parquet_atomic
 from pipelines.caption.synthetic_captioner import CAPTIONER_STATUS, CAPTIONER_TOKENS, SyntheticCaptioner
 
 MODELS = "models"
@@ -55,11 +54,6 @@ class RunSummary:
         self.statuses.update(stats["statuses"])
         self.sources.update(stats.get("caption_sources", {}))
 
-    @property
-    def degenerate_rate(self) -> float:
-        """Share of rows whose generated caption was degenerate."""
-        return sum(self.statuses[s] for s in DEGENERATE_STATUSES) / self.rows if self.rows else 0.0
-
     def text(self) -> str:
         """A summary a person can read."""
         rate = self.rows / self.seconds if self.seconds else 0.0
@@ -87,17 +81,22 @@ def _with_models(table: pa.Table, models: str) -> pa.Table:
 
 
 def _run_parts(parts, out_dir, phase, process, progress) -> RunSummary:
-    out_dir = Path(out_dir)
+    job = part_job(out_dir)
     summary = RunSummary(phase)
-    todo = [p for p in parts if not is_done(out_dir, p.part_id)]
+    pending = set(job.pending(p.part_id for p in parts))
+    todo = [p for p in parts if p.part_id in pending]
     summary.parts_skipped = len(parts) - len(todo)
     for part in tqdm(todo, desc=phase, unit="part", disable=not progress, file=sys.stderr):
-        table, skipped = part.load()
-        start = time.perf_counter()
-        result, stats = process(table)
-        stats.update(rows=result.num_rows, seconds=round(time.perf_counter() - start, 3), skipped_inputs=skipped)
-        write_parquet_atomic(result, out_dir / f"{part.part_id}.parquet")
-        write_json_atomic(stats, stats_path(out_dir, part.part_id))
+        with job.unit(part.part_id) as writer:
+            if writer is None:  # a concurrent run finished it meanwhile
+                continue
+            table, skipped = part.load()
+            start = time.perf_counter()
+            result, stats = process(table)
+            stats.update(rows=result.num_rows, seconds=round(time.perf_counter() - start, 3),
+                         skipped_inputs=skipped)
+            writer.parquet(result, f"{part.part_id}.parquet")
+            writer.commit(stats, expect={f"{part.part_id}.parquet": table.num_rows})
         summary.add(stats)
     return summary
 
@@ -143,8 +142,7 @@ def query_captions(captions_dir: Path, sql_name: str) -> dict:
     """Run `sql/<sql_name>.sql` over the finished parts of a captions folder (view `fused_captions`); one row."""
     from pipelines.core.sql import connect, path_list, sql_text
 
-    files = [Path(captions_dir) / f"{p.name[: -len('_stats.json')]}.parquet"
-             for p in sorted(Path(captions_dir).glob("*_stats.json"))]
+    files = [Path(captions_dir) / f"{part_id}.parquet" for part_id in part_job(captions_dir).finished()]
     con = connect()
     if files:
         con.execute(f"CREATE VIEW fused_captions AS SELECT * FROM read_parquet({path_list(files)})")

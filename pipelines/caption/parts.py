@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from pipelines.core import schema as S
 from pipelines.core.errors import TesseraUserError
 from pipelines.caption.samples import shard_samples
+from pipelines.core.shard_job import ShardJob
 from pipelines.core.shards import complete_shards
 from pipelines.core.shard_io import read_json, write_json_atomic
 
@@ -37,14 +38,9 @@ class Part:
     load: Callable[[], tuple[pa.Table, dict]]  # (rows, counts of inputs skipped while loading)
 
 
-def stats_path(out_dir: Path, part_id: str) -> Path:
-    """The completion marker of one part's output."""
-    return Path(out_dir) / f"{part_id}_stats.json"
-
-
-def is_done(out_dir: Path, part_id: str) -> bool:
-    """True when the part's output was completely written by an earlier run."""
-    return stats_path(out_dir, part_id).exists()
+def part_job(out_dir: Path) -> ShardJob:
+    """The shard job whose units are the parts `<part>.parquet` of a synthetic/ or captions/ folder."""
+    return ShardJob(out_dir)
 
 
 def image_shard_parts(ingest_out: Path, curated: set[str] | None) -> list[Part]:
@@ -63,8 +59,7 @@ def image_shard_parts(ingest_out: Path, curated: set[str] | None) -> list[Part]:
 def synthetic_parts(synthetic_dir: Path) -> list[Part]:
     """One part per finished synthetic-caption shard (the output of the captioning phase)."""
     parts = []
-    for stats in sorted(Path(synthetic_dir).glob("*_stats.json")):
-        part_id = stats.name[: -len("_stats.json")]
+    for part_id in part_job(synthetic_dir).finished():
         path = Path(synthetic_dir) / f"{part_id}.parquet"
         parts.append(Part(part_id, lambda path=path: (pq.read_table(path), {})))
     return parts

@@ -56,7 +56,8 @@ class SyntheticCaptioner(Stage):
 
     def setup(self) -> None:
         """Load the captioning model for the configured backend."""
-        from models.captioner import CaptionerSettings, load_captioner
+        from models.captioner import load_captioner
+        from models.generation import CaptionerSettings
 
         c = self.config
         settings = CaptionerSettings(

@@ -88,6 +88,21 @@ def _ray_run(stages: Sequence[Stage], table: pa.Table, cfg: RunnerConfig) -> pa.
     return pa.concat_tables(blocks, promote_options="default") if blocks else table.slice(0, 0)
 
 
+def _refuse_split_whole_pool(stages: Sequence[Stage], table: pa.Table, cfg: RunnerConfig) -> None:
+    """Stop before a whole-pool stage would see only part of the table: several batches, or Ray's map_batches."""
+    whole = [type(s).__name__ for s in stages if s.whole_pool]
+    if not whole or table.num_rows == 0:
+        return
+    if cfg.engine == "ray":
+        how = "under Ray map_batches"
+    elif table.num_rows > cfg.batch_size:
+        how = f"in batches of {cfg.batch_size}"
+    else:
+        return
+    raise ValueError(f"{', '.join(whole)} must see the whole table at once and cannot run {how} over "
+                     f"{table.num_rows} rows; call it on the whole table (as curate's selection does)")
+
+
 class StageRunner:
     """Executes a chain of stages over a table with the configured engine."""
 
@@ -98,6 +113,7 @@ class StageRunner:
     def run(self, stages: Stage | Sequence[Stage], table: pa.Table) -> pa.Table:
         """Apply `stages` in order to every batch of `table` and return the concatenated result."""
         stages = [stages] if isinstance(stages, Stage) else list(stages)
+        _refuse_split_whole_pool(stages, table, self.config)
         if table.num_rows == 0:
             return _local_run(stages, table, self.config.batch_size)
         if self.config.engine == "ray":

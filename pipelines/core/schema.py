@@ -38,22 +38,6 @@ VALUE = "value"
 
 # Download statuses, exactly as img2dataset writes them.
 STATUS_SUCCESS = "success"
-STATUS_FAILED_DOWNLOAD = "failed_to_download"
-STATUS_FAILED_RESIZE = "failed_to_resize"
-
-# Pre-download reject reasons.
-REASON_MISSING_URL = "missing_url"
-REASON_INVALID_URL = "invalid_url"
-REASON_DUPLICATE_URL = "duplicate_url"
-REASON_DUPLICATE_URL_EARLIER_PARTITION = "duplicate_url_earlier_partition"
-REJECT_REASONS = (
-    REASON_MISSING_URL,
-    REASON_INVALID_URL,
-    REASON_DUPLICATE_URL,
-    REASON_DUPLICATE_URL_EARLIER_PARTITION,
-)
-
-CANONICAL_COLUMNS = (URL, CAPTION, SOURCE, ORIGINAL_WIDTH, ORIGINAL_HEIGHT)
 
 # Columns of the rejects ledger, in order.
 REJECT_COLUMNS = (INPUT_FILE, INPUT_ROW, URL, CAPTION, SOURCE, REASON, DUPLICATE_OF)

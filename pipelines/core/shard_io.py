@@ -1,44 +1,84 @@
-"""Atomic, resumable per-shard writes: write to a temporary name, then rename; the stats file goes last."""
+"""Atomic file writes: write under a temporary name in the destination folder, flush to disk, then rename.
+
+Every temporary file starts with `TMP_PREFIX` and names its target, so a later run can find and remove the leftovers
+of a crashed one (see `pipelines.core.shard_job`).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.core.errors import errno_in_text
 
-def _atomic_target(path: Path):
+TMP_PREFIX = ".tessera-tmp."
+
+
+def temp_path(path: Path) -> Path:
+    """A fresh temporary name beside `path` (same folder, so the final rename is atomic)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.", dir=path.parent)
     os.close(fd)
-    return path, Path(tmp)
+    return Path(tmp)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a written file to disk, so a full disk shows up now and not after the rename."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """Give an OSError raised inside the block the file name it lacks (writes and fsync report none)."""
+    try:
+        yield
+    except OSError as err:
+        code = err.errno if err.errno is not None else errno_in_text(str(err))
+        if code is not None and not err.filename:
+            raise OSError(code, os.strerror(code), str(path)) from err
+        raise
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it is synced, made world-readable and renamed to `path`."""
+    path = Path(path)
+    with naming(path):
+        tmp = temp_path(path)
+    try:
+        with naming(path):
+            yield tmp
+            fsync_file(tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
     """Write `table` to `path` so that readers see either nothing or the whole file."""
-    path, tmp = _atomic_target(path)
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def write_json_atomic(obj, path: Path) -> Path:
     """Write `obj` as pretty JSON to `path` atomically (used for stats files, the completion markers)."""
-    path, tmp = _atomic_target(path)
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def read_json(path: Path, default=None):
@@ -48,7 +88,3 @@ def read_json(path: Path, default=None):
         return default
     return json.loads(path.read_text(encoding="utf-8"))
 
-
-def shard_id_of(path: Path) -> str:
-    """The shard id a file belongs to: `00012` for `00012.tar`, `00012.parquet` or `00012_stats.json`."""
-    return Path(path).name.split(".")[0].split("_")[0]

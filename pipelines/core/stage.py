@@ -23,6 +23,9 @@ class Stage(ABC):
 
     config_cls: ClassVar[type[StageConfig]] = StageConfig
     name: ClassVar[str] = "stage"
+    # True when the result over a row depends on every other row (dedup, a pool-wide top fraction): such a stage
+    # must see the whole table in one call, so the runner refuses to split it into batches.
+    whole_pool: ClassVar[bool] = False
 
     def __init__(self, config: StageConfig | dict | None = None, **overrides) -> None:
         if config is None or isinstance(config, dict):

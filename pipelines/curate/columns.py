@@ -38,9 +38,6 @@ DROP_FIELDS = (
     pa.field(DUPLICATE_OF, pa.string()),
 )
 
-# Ledger file columns (OUT/dropped/*.parquet).
-LEDGER_COLUMNS = (S.KEY, SHARD, S.STAGE, S.REASON, S.VALUE, DUPLICATE_OF)
-
 
 def with_drop_columns(table: pa.Table) -> pa.Table:
     """Add empty drop columns to `table` if it does not have them yet."""

@@ -1,8 +1,8 @@
-"""Curation presets: the filter chains of LAION-2B-en, DataComp and COYO-700M (REFERENCE.md section 2).
+"""Curation presets: the filter chains of LAION-2B-en, DataComp and COYO-700M (docs/reference.md section 2).
 
 Every preset starts with the metadata-only stages (undecodable images, URL dedup, file and image sizes, caption
-length, metadata scores, CLIP thresholds), which the Spark engine can run, then the Python-only ones (caption
-language, image dedup). The first stage that fires names a row's drop reason, so the order is part of the preset.
+length, metadata scores, CLIP thresholds), which carry a Spark form, then the Python-only ones (caption language,
+image dedup). The first stage that fires names a row's drop reason, so the order is part of the preset.
 """
 
 from __future__ import annotations
@@ -29,9 +29,6 @@ STAGE_CLASSES: dict[str, type[Stage]] = {
     for cls in (ImageDecodeFilter, DuplicateFilter, ImageFileSizeFilter, ImageSizeFilter, CaptionLengthFilter,
                 MetadataFilter, ClipScoreFilter, ClipTopFractionFilter, CaptionLanguageFilter, NearDuplicateFilter)
 }
-# Stages whose rule needs only metadata columns: spark_curate.py implements exactly these.
-METADATA_STAGES = ("ImageDecodeFilter", "DuplicateFilter", "ImageFileSizeFilter", "ImageSizeFilter",
-                   "CaptionLengthFilter", "MetadataFilter", "ClipScoreFilter", "ClipTopFractionFilter")
 
 DECODE = ("ImageDecodeFilter", {})
 URL_DEDUP = ("DuplicateFilter", {"columns": (S.URL,), "reason": "duplicate_url"})

@@ -22,7 +22,7 @@ from pipelines.curate.stages.clip_score_annotator import ClipScoreAnnotator, nul
 from pipelines.core.errors import TesseraUserError
 from pipelines.curate.stages.image_hash_annotator import ImageHashAnnotator
 from pipelines.core.runner import StageRunner
-from pipelines.core.shard_io import read_json, write_json_atomic, write_parquet_atomic
+from pipelines.core.shard_job import ShardJob, UnitWriter
 from pipelines.core.shards import ShardPaths, complete_shards, read_sidecar
 
 SCORES_DIR = "scores"
@@ -70,16 +70,21 @@ def shard_pairs(shard: ShardPaths) -> pa.Table:
     return side.select([S.KEY, S.CAPTION]).append_column(C.JPG, jpg).append_column(C.IMAGE_BYTES, size)
 
 
+def scoring_job(out: Path) -> ShardJob:
+    """The shard job whose units are `scores/NNNNN.parquet` (+ `embeddings/NNNNN.npy`)."""
+    return ShardJob(out, SCORES_DIR)
+
+
 def scored_model(out: Path) -> str | None:
     """The CLIP model id that produced the scores already in `out`, if any."""
-    for marker in sorted((Path(out) / SCORES_DIR).glob("*_stats.json")):
-        return read_json(marker)[C.MODEL]
+    for marker in scoring_job(out).finished().values():
+        return marker[C.MODEL]
     return None
 
 
-def score_shard(shard: ShardPaths, out: Path, stages, runner: StageRunner, model_id: str,
+def score_shard(shard: ShardPaths, writer: UnitWriter, stages, runner: StageRunner, model_id: str,
                 with_embeddings: bool) -> dict:
-    """Score one shard and write its files; returns its stats (also written as the completion marker)."""
+    """Score one shard and commit its files through `writer`; returns its stats (the completion marker)."""
     start = time.perf_counter()
     pairs = shard_pairs(shard)
     scored = runner.run(stages, pairs) if pairs.num_rows else _empty_scored()
@@ -87,11 +92,12 @@ def score_shard(shard: ShardPaths, out: Path, stages, runner: StageRunner, model
     if with_embeddings and scored.num_rows:
         emb_rel = f"{EMBEDDINGS_DIR}/{shard.shard_id}.npy"
         emb = np.asarray(scored[C.CLIP_EMBEDDING].combine_chunks().flatten().to_numpy(zero_copy_only=False))
-        _save_npy_atomic(emb.reshape(scored.num_rows, -1).astype(np.float16), Path(out) / emb_rel)
+        writer.npy(emb.reshape(scored.num_rows, -1).astype(np.float16), emb_rel)
         refs = pa.array([f"{emb_rel}#{i}" for i in range(scored.num_rows)], pa.string())
     scores = scored.select([S.KEY, C.CLIP_SCORE, C.MODEL, C.CLIP_ERROR, C.PHASH, C.IMAGE_BYTES])
     scores = scores.add_column(4, C.EMBEDDING_REF, refs).select(list(SCORE_COLUMNS))
-    write_parquet_atomic(scores, Path(out) / SCORES_DIR / f"{shard.shard_id}.parquet")
+    rel = f"{SCORES_DIR}/{shard.shard_id}.parquet"
+    writer.parquet(scores, rel)
     seconds = time.perf_counter() - start
     stats = {
         "shard": shard.shard_id,
@@ -101,23 +107,11 @@ def score_shard(shard: ShardPaths, out: Path, stages, runner: StageRunner, model
         "seconds": round(seconds, 3),
         "images_per_second": round(scores.num_rows / seconds, 2) if seconds > 0 else None,
     }
-    write_json_atomic(stats, Path(out) / SCORES_DIR / f"{shard.shard_id}_stats.json")
-    return stats
+    return writer.commit(stats, expect={rel: pairs.num_rows})
 
 
 def _empty_scored() -> pa.Table:
     return SCORE_SCHEMA.remove(SCORE_SCHEMA.get_field_index(C.EMBEDDING_REF)).empty_table()
-
-
-def _save_npy_atomic(array: np.ndarray, path: Path) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, path)
 
 
 def score_shards(ingest_out: Path, out: Path, opts: ScoringOptions,
@@ -138,7 +132,9 @@ def score_shards(ingest_out: Path, out: Path, opts: ScoringOptions,
             f"{out}/{SCORES_DIR} holds scores from CLIP model {existing!r}, not {spec.model_id!r}: "
             f"use another --out or --clip-model {existing}"
         )
-    todo = [s for s in shards if not (Path(out) / SCORES_DIR / f"{s.shard_id}_stats.json").exists()]
+    job = scoring_job(out)
+    pending = set(job.pending(s.shard_id for s in shards))
+    todo = [s for s in shards if s.shard_id in pending]
     if not todo:
         return []
     clip = ClipScoreAnnotator(model=opts.clip_model, precision=opts.precision, with_embeddings=opts.with_embeddings)
@@ -146,7 +142,10 @@ def score_shards(ingest_out: Path, out: Path, opts: ScoringOptions,
     runner = StageRunner(engine=opts.engine, batch_size=opts.batch_size, num_actors=opts.num_actors)
     done = []
     for shard in todo:
-        stats = score_shard(shard, out, stages, runner, spec.model_id, opts.with_embeddings)
+        with job.unit(shard.shard_id) as writer:
+            if writer is None:  # a concurrent run finished it meanwhile
+                continue
+            stats = score_shard(shard, writer, stages, runner, spec.model_id, opts.with_embeddings)
         done.append(stats)
         if on_shard:
             on_shard(stats)

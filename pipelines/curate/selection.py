@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from pipelines.curate import columns as C
 from pipelines.core import schema as S
 from pipelines.curate.stages.clip_top_fraction_filter import ClipTopFractionFilter, pool_threshold
-from pipelines.curate.scoring import SCORE_SCHEMA, SCORES_DIR
+from pipelines.curate.scoring import SCORE_SCHEMA, SCORES_DIR, scoring_job
 from pipelines.core.errors import TesseraUserError
 from pipelines.core.shard_io import write_json_atomic, write_parquet_atomic
 from pipelines.core.shards import complete_shards
@@ -47,9 +47,9 @@ def pool_inputs(ingest_out: Path, out: Path) -> PoolInputs:
     """The pool: finished ingest shards whose scores are complete (score stats marker written). Unscored shards are
     left out, not an error: in the Dagster flow one partition's scores can finish while another's are pending."""
     scored, unscored = [], []
+    done = scoring_job(out).finished()
     for shard in complete_shards(ingest_out):
-        done = (Path(out) / SCORES_DIR / f"{shard.shard_id}_stats.json").exists()
-        (scored if done else unscored).append(shard)
+        (scored if shard.shard_id in done else unscored).append(shard)
     if not scored:
         raise TesseraUserError(f"no scored shards in {Path(out) / SCORES_DIR} for {ingest_out}: score them first")
     return PoolInputs(shard_ids=[s.shard_id for s in scored], sidecars=[str(s.parquet) for s in scored],
@@ -110,6 +110,19 @@ def apply_stages(stages: list[Stage], pool: pa.Table) -> pa.Table:
     return table
 
 
+def select_pool(ingest_out: Path, out: Path, stages: list[Stage], engine: str = "local",
+                pool: PoolInputs | None = None, spark=None) -> pa.Table:
+    """The pool (default: scored now) with the drop columns filled by `stages`: DuckDB + pyarrow, or with
+    `engine="spark"` the leading stages that have a Spark form on Spark (`spark`: a session) and the rest after."""
+    pool = pool or pool_inputs(ingest_out, out)
+    if engine != "spark":
+        return apply_stages(stages, load_pool(ingest_out, out, pool))
+    from pipelines.curate.spark import spark_select, split_spark_stages
+
+    on_spark, local = split_spark_stages(stages)
+    return apply_stages(local, spark_select(pool.sidecars, pool.scores, on_spark, spark))
+
+
 def ledger(table: pa.Table) -> pa.Table:
     """Dropped rows as ledger rows: key, shard, stage, reason, value, duplicate_of."""
     dropped = table.filter(pc.is_valid(table[C.DROP_REASON]))
@@ -157,12 +170,7 @@ def run_selection(ingest_out: Path, out: Path, stages: list[Stage], engine: str 
     if pool.unscored:
         log.warning("selection leaves out %d finished shard(s) not scored yet: %s", len(pool.unscored),
                     ", ".join(pool.unscored))
-    if engine == "spark":
-        from pipelines.curate.spark import spark_select
-
-        selected = spark_select(ingest_out, out, stages, pool=pool)
-    else:
-        selected = apply_stages(stages, load_pool(ingest_out, out, pool))
+    selected = select_pool(ingest_out, out, stages, engine, pool)
     summary = write_selection(out, pool.shard_ids, selected)
     summary["shards"] = pool.shard_ids
     summary["unscored_shards"] = pool.unscored

@@ -34,7 +34,9 @@ def demo_steps(out: Path, metadata: Path) -> list[tuple[str, list[str]]]:
     ingest, curate, captions, tokens = (str(out / d) for d in ("ingest", "curate", "captions", "tokens"))
     return [
         ("ingest", ["ingest", "--source", "laion", "--metadata", str(metadata), "--out", ingest,
-                    "--samples-per-shard", "100", "--processes", "2", "--threads", "16"]),
+                    "--samples-per-shard", "100", "--processes", "2", "--threads", "16",
+                    # The demo serves its own sample from 127.0.0.1: allowed explicitly, and not paced.
+                    "--allow-private-network", "--per-host-rate", "1000", "--per-host-connections", "16"]),
         ("curate", ["curate", ingest, "--preset", "datacomp_basic", "--out", curate, "--clip-model", "tiny"]),
         ("caption", ["caption", ingest, "--curated", curate, "--out", captions, "--captioner", "tiny",
                      "--llm", "tiny", "--batch-size", "16"]),

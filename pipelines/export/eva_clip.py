@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import random
 import tarfile
 import time
@@ -25,6 +24,7 @@ from pipelines.core import schema as S
 from pipelines.core.errors import TesseraUserError
 from pipelines.caption.samples import CAPTION_DROPPED, load_curated_keys, load_final_captions, shard_samples
 from pipelines.core.shard_io import read_json, write_json_atomic
+from pipelines.core.shard_job import ShardJob
 from pipelines.core.shards import ShardPaths, complete_shards, read_sidecar
 
 MANIFEST = "export_manifest.json"
@@ -110,8 +110,7 @@ def _interleave(streams: dict[str, Iterator[dict]], weights: dict[str, float]) -
 
 
 def _write_tar(rows: list[dict], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tarfile.open(tmp, "w") as tf:
+    with tarfile.open(path, "w") as tf:
         for row in rows:
             meta = json.loads(row["json"] or b"{}")
             meta.update(key=row["key"], ingest_key=row["ingest_key"], src=row["src"], source=row["source"],
@@ -121,7 +120,14 @@ def _write_tar(rows: list[dict], path: Path) -> None:
                 info = tarfile.TarInfo(f"{row['key']}.{ext}")
                 info.size, info.mtime = len(data), int(time.time())
                 tf.addfile(info, io.BytesIO(data))
-    os.replace(tmp, path)
+
+
+def _write_shard(job: ShardJob, rows: list[dict], name: str) -> None:
+    """One output tar through the shard job: skipped when a finished one is there (a resumed export)."""
+    with job.unit(name) as writer:
+        if writer is not None:
+            _write_tar(rows, writer.path(f"{name}.tar"))
+            writer.commit({"samples": len(rows)}, expect={f"{name}.tar": len(rows)})
 
 
 def export_eva_clip(srcs: list[Path], out: Path, weights: dict[str, float] | None = None,
@@ -140,6 +146,7 @@ def export_eva_clip(srcs: list[Path], out: Path, weights: dict[str, float] | Non
     mix = weights or {s: len(k) / max(1, sum(map(len, chosen.values()))) for s, k in chosen.items()}
     prefix = len(srcs) > 1
     streams = {s: _stream(shards, s, keys, captions, curated, prefix) for s, keys in chosen.items() if keys}
+    job = ShardJob(out)
     sizes: dict[str, int] = {}
     counts: Counter = Counter()
     buffer: list[dict] = []
@@ -147,13 +154,13 @@ def export_eva_clip(srcs: list[Path], out: Path, weights: dict[str, float] | Non
         buffer.append(row)
         counts[row["source"]] += 1
         if len(buffer) == samples_per_shard:
-            name = f"{len(sizes):05d}.tar"
-            _write_tar(buffer, out / name)
-            sizes[name], buffer = len(buffer), []
+            name = f"{len(sizes):05d}"
+            _write_shard(job, buffer, name)
+            sizes[f"{name}.tar"], buffer = len(buffer), []
     if buffer:
-        name = f"{len(sizes):05d}.tar"
-        _write_tar(buffer, out / name)
-        sizes[name] = len(buffer)
+        name = f"{len(sizes):05d}"
+        _write_shard(job, buffer, name)
+        sizes[f"{name}.tar"] = len(buffer)
     manifest = {"srcs": [str(Path(s).resolve()) for s in srcs], "weights": weights, "seed": seed,
                 "available": {s: len(k) for s, k in by_source.items()}, "exported": dict(counts),
                 "dropped": {CAPTION_DROPPED: n_dropped}, "key_prefix": prefix,

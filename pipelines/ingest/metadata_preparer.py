@@ -7,11 +7,13 @@ Writes `OUT/prepared/<partition>.parquet` (rows to download, with `input_file`/`
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
+import duckdb
+
 from pipelines.core import schema as S
-from pipelines.core.errors import TesseraUserError
+from pipelines.core.errors import TesseraEnvironmentError, TesseraUserError, describe_os_error
+from pipelines.core.shard_io import atomic_path
 from pipelines.ingest.partitions import (
     PartitionManifest, load_manifests, locked, manifest_path, next_shard_id, read_json, save_manifest,
 )
@@ -20,10 +22,8 @@ from pipelines.core.sql import connect, literal, path_list, sql_text
 
 
 def _copy_atomic(con, query: str, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    con.execute(f"COPY ({query}) TO {literal(tmp)} (FORMAT parquet, COMPRESSION zstd)")
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        con.execute(f"COPY ({query}) TO {literal(tmp)} (FORMAT parquet, COMPRESSION zstd)")
 
 
 class MetadataPreparer:
@@ -48,7 +48,14 @@ class MetadataPreparer:
                     )
                 return manifest
             columns = validate_files(files, source)
-            return self._classify(source, files, columns, name)
+            try:
+                return self._classify(source, files, columns, name)
+            except duckdb.Error as err:
+                cause = describe_os_error(err)
+                if cause:
+                    raise TesseraEnvironmentError(f"{cause} (while preparing partition '{name}')") from None
+                first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+                raise TesseraUserError(f"cannot read the metadata of partition '{name}': {first[:240]}") from None
 
     def _classify(self, source, files: list[Path], columns: list[str], name: str) -> PartitionManifest:
         con = connect()

@@ -29,6 +29,7 @@ def ingest_stats(out: Path) -> dict:
         "accounting": _rows(con, "check_accounting")[0],
         "success_rate": _rows(con, "check_success_rate")[0]["success_rate"],
         "outcomes": _rows(con, "stats_outcomes"),
+        "fail_reasons": _rows(con, "stats_fail_reasons"),
         "errors": _rows(con, "stats_errors"),
         "per_shard": _rows(con, "stats_shards"),
         "bytes": _rows(con, "stats_bytes")[0],

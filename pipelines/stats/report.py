@@ -15,6 +15,7 @@ from pipelines.stats.ingest_stats import ingest_stats
 
 _TITLES = {
     "outcomes": "Outcome of every input row",
+    "fail_reasons": "Why downloads failed (fetch-layer reasons)",
     "errors": "Download error classes",
     "per_shard": "Shards",
     "image_sizes": "Original image size (successful downloads)",

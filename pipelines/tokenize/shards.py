@@ -21,7 +21,8 @@ from pipelines.core.errors import TesseraUserError
 from pipelines.tokenize.image_tokenizer import CODES, GRID_H, GRID_W, TOKENIZER, ImageTokenizer, ImageTokenizerConfig
 from pipelines.core.runner import RunnerConfig, StageRunner
 from pipelines.caption.samples import CAPTION_DROPPED, load_curated_keys, load_final_captions, shard_samples
-from pipelines.core.shard_io import read_json, write_json_atomic, write_parquet_atomic
+from pipelines.core.shard_io import read_json, write_json_atomic
+from pipelines.core.shard_job import ShardJob
 from pipelines.core.shards import complete_shards
 
 TOKENS_DIR = "emu3_tokens"
@@ -101,7 +102,6 @@ def tokenize_shards(src: Path, out: Path, stage_config: ImageTokenizerConfig, ru
                     captions_out: Path | None = None, curate_out: Path | None = None, log=print) -> dict:
     """Tokenize all finished shards of `src` not yet done under `out`; returns the manifest."""
     out = Path(out)
-    tokens_dir, dropped_dir = out / TOKENS_DIR, out / DROPPED_DIR
     captions, caption_dropped = load_final_captions(captions_out)
     curated = load_curated_keys(curate_out)
     shards = complete_shards(src)
@@ -110,41 +110,55 @@ def tokenize_shards(src: Path, out: Path, stage_config: ImageTokenizerConfig, ru
     stage, runner = ImageTokenizer(stage_config), StageRunner(runner_config)
     sizes: set[tuple] = set()
     seen = 0
-    for shard in shards:
-        stats_path = tokens_dir / f"{shard.shard_id}_stats.json"
-        if stats_path.exists():
-            continue
-        t0 = time.time()
-        samples, skipped = shard_samples(shard, captions, curated)
-        sizes.update(zip(samples["width"].to_pylist(), samples["height"].to_pylist()))
-        seen += samples.num_rows
-        todo, cap_dropped = _split_caption_dropped(samples, caption_dropped)
-        result = tokenize_shard(stage, runner, todo) if todo.num_rows else None
-        ok = result.filter(pc.is_null(result[S.DROP_REASON])) if result is not None else None
-        kept = ok.select(list(TOKEN_COLUMNS)) if ok is not None else _empty_tokens()
-        dropped_keys, reasons = [], []
-        if result is not None:
-            bad = result.filter(pc.is_valid(result[S.DROP_REASON]))
-            dropped_keys, reasons = bad["key"].to_pylist(), bad[S.DROP_REASON].to_pylist()
-        dropped = pa.table({"key": pa.array(cap_dropped + dropped_keys, pa.string()),
-                            S.DROP_REASON: pa.array([CAPTION_DROPPED] * len(cap_dropped) + reasons, pa.string())})
-        write_parquet_atomic(kept, tokens_dir / f"{shard.shard_id}.parquet")
-        write_parquet_atomic(dropped, dropped_dir / f"{shard.shard_id}.parquet")
-        codes = sum(h * w for h, w in zip(kept[GRID_H].to_pylist(), kept[GRID_W].to_pylist()))
-        seconds = time.time() - t0
-        stats = {
-            "shard": shard.shard_id, "samples": samples.num_rows, "tokenized": kept.num_rows,
-            "dropped": dict(Counter(dropped[S.DROP_REASON].to_pylist())), "skipped": skipped,
-            "total_tokens": codes, "captions_from_recaptioning": sum(k in captions for k in kept["key"].to_pylist()),
-            "seconds": round(seconds, 3), "images_per_s": round(samples.num_rows / max(seconds, 1e-9), 2),
-        }
-        write_json_atomic(stats, stats_path)
-        log(f"shard {shard.shard_id}: {kept.num_rows}/{samples.num_rows} tokenized, {codes} tokens, "
-            f"{stats['images_per_s']} img/s")
+    job = token_job(out)
+    pending = set(job.pending(s.shard_id for s in shards))
+    for shard in (s for s in shards if s.shard_id in pending):
+        with job.unit(shard.shard_id) as writer:
+            if writer is None:  # a concurrent run finished it meanwhile
+                continue
+            samples, skipped = shard_samples(shard, captions, curated)
+            sizes.update(zip(samples["width"].to_pylist(), samples["height"].to_pylist()))
+            seen += samples.num_rows
+            stats = _tokenize_one(shard.shard_id, samples, skipped, caption_dropped, captions, stage, runner,
+                                  writer)
+        log(f"shard {shard.shard_id}: {stats['tokenized']}/{stats['samples']} tokenized, {stats['total_tokens']} "
+            f"tokens, {stats['images_per_s']} img/s")
     (w, h), *others = sizes or [(None, None)]
     if seen > 1 and not others and w and w == h:
         log(SQUARE_WARNING.format(w=w, h=h))
     return write_manifest(out, src, stage_config)
+
+
+def token_job(out: Path) -> ShardJob:
+    """The shard job whose units are `emu3_tokens/NNNNN.parquet` + `emu3_dropped/NNNNN.parquet`."""
+    return ShardJob(out, TOKENS_DIR)
+
+
+def _tokenize_one(shard_id, samples, skipped, caption_dropped, captions, stage, runner, writer) -> dict:
+    """Tokenize one shard's samples and commit its token and dropped files; returns its stats."""
+    t0 = time.time()
+    todo, cap_dropped = _split_caption_dropped(samples, caption_dropped)
+    result = tokenize_shard(stage, runner, todo) if todo.num_rows else None
+    ok = result.filter(pc.is_null(result[S.DROP_REASON])) if result is not None else None
+    kept = ok.select(list(TOKEN_COLUMNS)) if ok is not None else _empty_tokens()
+    dropped_keys, reasons = [], []
+    if result is not None:
+        bad = result.filter(pc.is_valid(result[S.DROP_REASON]))
+        dropped_keys, reasons = bad["key"].to_pylist(), bad[S.DROP_REASON].to_pylist()
+    dropped = pa.table({"key": pa.array(cap_dropped + dropped_keys, pa.string()),
+                        S.DROP_REASON: pa.array([CAPTION_DROPPED] * len(cap_dropped) + reasons, pa.string())})
+    tokens_rel, dropped_rel = f"{TOKENS_DIR}/{shard_id}.parquet", f"{DROPPED_DIR}/{shard_id}.parquet"
+    writer.parquet(kept, tokens_rel)
+    writer.parquet(dropped, dropped_rel)
+    codes = sum(h * w for h, w in zip(kept[GRID_H].to_pylist(), kept[GRID_W].to_pylist()))
+    seconds = time.time() - t0
+    stats = {
+        "shard": shard_id, "samples": samples.num_rows, "tokenized": kept.num_rows,
+        "dropped": dict(Counter(dropped[S.DROP_REASON].to_pylist())), "skipped": skipped,
+        "total_tokens": codes, "captions_from_recaptioning": sum(k in captions for k in kept["key"].to_pylist()),
+        "seconds": round(seconds, 3), "images_per_s": round(samples.num_rows / max(seconds, 1e-9), 2),
+    }
+    return writer.commit(stats)
 
 
 def _empty_tokens() -> pa.Table:
@@ -155,7 +169,7 @@ def _empty_tokens() -> pa.Table:
 
 def write_manifest(out: Path, src: Path, stage_config: ImageTokenizerConfig) -> dict:
     """Sum the per-shard stats into `OUT/manifest.json`."""
-    stats = [read_json(p) for p in sorted((Path(out) / TOKENS_DIR).glob("*_stats.json"))]
+    stats = list(token_job(out).finished().values())
     dropped: Counter = Counter()
     skipped: Counter = Counter()
     for s in stats:

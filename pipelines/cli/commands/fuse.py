@@ -26,7 +26,7 @@ def _resolve(ref: str, kind: str, option: str) -> tuple[str, str]:
 
 def _backend(args) -> None:
     """Argument-time checks of an explicit `--backend vllm`; `auto` falls back to transformers by itself."""
-    from models.caption_fuser import vllm_installed
+    from models.generation import vllm_installed
 
     if args.backend != "vllm":
         return
@@ -52,7 +52,7 @@ def _fuser_and_runner(args, llm_path: str):
 
 def run_fuse(args: argparse.Namespace) -> int:
     """Fuse CapsFusion-style metadata (raw + synthetic caption columns, no images)."""
-    from models.caption_fuser import load_tokenizer
+    from models.generation import load_tokenizer
     from pipelines.caption import jobs
     from pipelines.caption.caption_fuser import fusion_prompts
     from pipelines.caption.parts import CAPTIONS_DIR, RAW_CAPTION, SYNTHETIC_CAPTION, claim_metadata_inputs

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipelines.ingest.fetch import FetchConfig
 from pipelines.ingest.image_downloader import DownloadConfig
 from pipelines.ingest.sequence import ingest
 from pipelines.ingest.sources import SOURCES
@@ -36,27 +37,60 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--encode-format", default="jpg", choices=["jpg", "png", "webp"])
     p.add_argument("--processes", type=int, default=2, help="download processes (default 2)")
     p.add_argument("--threads", type=int, default=32, help="download threads per process (default 32)")
-    p.add_argument("--retries", type=int, default=0, help="retries per URL (default 0)")
-    p.add_argument("--timeout", type=int, default=10, help="seconds per request (default 10)")
+    guard = p.add_argument_group(
+        "download guards and politeness (docs/download.md)",
+        "Every refusal is recorded in the sidecar's error_message as '<reason>: <detail>' and counted by "
+        "`tessera stats`. Private, loopback and link-local addresses are refused unless allowed.",
+    )
+    guard.add_argument(
+        "--allow-private-network", action="store_true",
+        help="fetch from loopback/private/link-local addresses too (a local test server, an intranet mirror); "
+             "TESSERA_ALLOW_PRIVATE_NETWORK=1 does the same",
+    )
+    guard.add_argument("--timeout", type=float, default=10.0,
+                       help="seconds for the whole fetch of one URL: connect, redirects, retries, body (default 10)")
+    guard.add_argument("--retries", type=int, default=2,
+                       help="retries on 429/503/connection resets, with backoff and Retry-After (default 2)")
+    guard.add_argument("--max-image-bytes", type=int, default=32 * 1024 * 1024,
+                       help="largest body accepted, from Content-Length and while streaming (default 32 MiB)")
+    guard.add_argument("--max-image-pixels", type=int, default=89_478_485,
+                       help="largest width*height accepted, read from the image header before decoding "
+                            "(default 89478485, Pillow's limit)")
+    guard.add_argument("--per-host-connections", type=int, default=4,
+                       help="open connections per host and download process (default 4)")
+    guard.add_argument("--per-host-rate", type=float, default=8.0,
+                       help="requests started per second per host and download process (default 8)")
+    guard.add_argument("--ignore-robots", action="store_true", help="do not fetch or honour robots.txt (not advised)")
     p.add_argument("--samples-per-shard", type=int, default=10_000, help="rows per shard (default 10000)")
     p.add_argument(
         "--distributor", default="multiprocessing", choices=["multiprocessing", "pyspark", "ray"],
         help="img2dataset distributor; pyspark/ray scale out to a cluster",
     )
-    p.add_argument("--no-opt-out", action="store_true", help="ignore X-Robots-Tag noai/noindex headers (not advised)")
+    guard.add_argument("--no-opt-out", action="store_true",
+                       help="ignore X-Robots-Tag noai/noindex headers (not advised)")
     p.add_argument("--quiet", action="store_true", help="print only the final one-line summary")
+    p.add_argument(
+        "--wait", action="store_true",
+        help="if another run is writing the same partition, wait for it (default: stop with a message naming it)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    fetch = FetchConfig(
+        allow_private_network=args.allow_private_network, timeout=args.timeout, retries=args.retries,
+        max_image_bytes=args.max_image_bytes, max_image_pixels=args.max_image_pixels,
+        per_host_connections=args.per_host_connections, per_host_rate=args.per_host_rate,
+        respect_robots=not args.ignore_robots,
+        **({"disallowed_header_directives": ()} if args.no_opt_out else {}),
+    )
     config = DownloadConfig(
         image_size=args.image_size, resize_mode=args.resize_mode, encode_format=args.encode_format,
-        processes=args.processes, threads=args.threads, retries=args.retries, timeout=args.timeout,
-        distributor=args.distributor, disallowed_header_directives=() if args.no_opt_out else DownloadConfig().disallowed_header_directives,
+        processes=args.processes, threads=args.threads, distributor=args.distributor, fetch=fetch,
     )
     manifest = ingest(
         args.source, args.metadata, args.out, partition=args.partition, download=config,
-        samples_per_shard=args.samples_per_shard,
+        samples_per_shard=args.samples_per_shard, wait=args.wait, progress=not args.quiet,
     )
     print_ingest_report(args.out, manifest, brief=args.quiet)
     return 0

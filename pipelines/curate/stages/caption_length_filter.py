@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import re
 from typing import ClassVar
 
@@ -13,7 +14,7 @@ from pipelines.curate import columns as C
 from pipelines.core import schema as S
 from pipelines.core.stage import Stage, StageConfig
 
-# Words are runs of non-whitespace, with ASCII whitespace only, so the Spark path (Java regex `\s`) counts the same.
+# Words are runs of non-whitespace, with ASCII whitespace only, so the Spark path (a Java regex) counts the same.
 WHITESPACE = "[ \t\n\x0b\f\r]+"
 _WORD = re.compile("[^ \t\n\x0b\f\r]+")
 
@@ -39,18 +40,33 @@ class CaptionLengthFilter(Stage):
     name: ClassVar[str] = "caption_length"
 
     def process(self, batch: pa.Table) -> pa.Table:
-        cfg = self.config
         captions = batch[S.CAPTION].to_pylist()
         words = np.array([word_count(t) for t in captions], dtype=np.float64)
         chars = np.array([len(t or "") for t in captions], dtype=np.float64)
         out = C.with_drop_columns(batch)
-        rules = [
-            (cfg.min_words, words, np.less, "caption_too_few_words"),
-            (cfg.max_words, words, np.greater, "caption_too_many_words"),
-            (cfg.min_chars, chars, np.less, "caption_too_short"),
-            (cfg.max_chars, chars, np.greater, "caption_too_long"),
-        ]
-        for bound, values, op, reason in rules:
+        for bound, values, op, reason in self._rules(words, chars):
             if bound is not None:
                 out = C.mark_drops(out, op(values, bound), self.name, reason, values)
         return out
+
+    def spark_marks(self, df) -> list:
+        """The same rules as Spark columns over a pool DataFrame."""
+        from pyspark.sql import functions as F
+
+        from pipelines.curate.spark import SparkMark
+
+        text = F.coalesce(F.col(S.CAPTION), F.lit(""))
+        words = F.size(F.filter(F.split(text, WHITESPACE), lambda x: x != "")).cast("double")
+        chars = F.length(text).cast("double")
+        return [SparkMark(op(values, bound), reason, values)
+                for bound, values, op, reason in self._rules(words, chars) if bound is not None]
+
+    def _rules(self, words, chars) -> list[tuple]:
+        """(bound, values, comparison that drops, reason) in the order the rules apply."""
+        cfg = self.config
+        return [
+            (cfg.min_words, words, operator.lt, "caption_too_few_words"),
+            (cfg.max_words, words, operator.gt, "caption_too_many_words"),
+            (cfg.min_chars, chars, operator.lt, "caption_too_short"),
+            (cfg.max_chars, chars, operator.gt, "caption_too_long"),
+        ]

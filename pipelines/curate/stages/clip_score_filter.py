@@ -34,3 +34,13 @@ class ClipScoreFilter(Stage):
         with np.errstate(invalid="ignore"):
             low = scores < self.config.min_score
         return C.mark_drops(out, low, self.name, REASON_LOW, scores)
+
+    def spark_marks(self, df) -> list:
+        """The same rules as Spark columns over a pool DataFrame."""
+        from pyspark.sql import functions as F
+
+        from pipelines.curate.spark import SparkMark, as_number
+
+        score = as_number(df, self.config.score_column)
+        return [SparkMark(score.isNull(), REASON_MISSING),
+                SparkMark(score < F.lit(self.config.min_score), REASON_LOW, score)]

@@ -39,6 +39,7 @@ class ClipTopFractionFilter(Stage):
 
     config_cls: ClassVar[type[StageConfig]] = ClipTopFractionConfig
     name: ClassVar[str] = "clip_top_fraction"
+    whole_pool: ClassVar[bool] = True
 
     def process(self, batch: pa.Table) -> pa.Table:
         scores = C.column_or_nulls(batch, self.config.score_column)
@@ -49,3 +50,29 @@ class ClipTopFractionFilter(Stage):
         with np.errstate(invalid="ignore"):
             low = scores < threshold
         return C.mark_drops(out, low, self.name, REASON_LOW, scores)
+
+    def spark_marks(self, df) -> list:
+        """The same rules as Spark columns over the pool DataFrame (its threshold computed there when not set)."""
+        from pyspark.sql import functions as F
+
+        from pipelines.curate.spark import SparkMark, as_number
+
+        threshold = self.config.threshold
+        if threshold is None:
+            threshold = spark_pool_threshold(df, self.config.score_column, self.config.fraction)
+        score = as_number(df, self.config.score_column)
+        return [SparkMark(score.isNull(), REASON_MISSING), SparkMark(score < F.lit(threshold), REASON_LOW, score)]
+
+
+def spark_pool_threshold(df, column: str, fraction: float) -> float:
+    """`pool_threshold` over a Spark DataFrame's scores."""
+    from pyspark.sql import functions as F
+
+    from pipelines.curate.spark import as_number
+
+    scored = df.select(as_number(df, column).alias("s")).where(F.col("s").isNotNull())
+    n = scored.count()
+    if n == 0:
+        return math.inf
+    k = max(1, math.ceil(fraction * n))
+    return scored.orderBy(F.col("s").desc()).limit(k).agg(F.min("s")).first()[0]

@@ -27,6 +27,7 @@ class DuplicateFilter(Stage):
 
     config_cls: ClassVar[type[StageConfig]] = DuplicateFilterConfig
     name: ClassVar[str] = "dedup"
+    whole_pool: ClassVar[bool] = True
 
     def process(self, batch: pa.Table) -> pa.Table:
         cfg = self.config
@@ -51,3 +52,21 @@ class DuplicateFilter(Stage):
             if seen[group] > cfg.max_count:
                 dup[i], rank[i], dup_of[i] = True, seen[group], first[group]
         return C.mark_drops(out, dup, self.name, cfg.reason, rank, dup_of)
+
+    def spark_marks(self, df) -> list:
+        """The same rule as Spark window columns over the pool DataFrame (value: rank in the group)."""
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        from pipelines.curate.spark import SparkMark
+
+        cfg = self.config
+        if any(c not in df.columns for c in cfg.columns):
+            return []
+        eligible = F.col(C.DROP_REASON).isNull()
+        for c in cfg.columns:
+            eligible = eligible & F.col(c).isNotNull()
+        # Rows that are not eligible go to their own partition (group key null + flag), so they never count.
+        w = Window.partitionBy(F.when(eligible, F.lit(1)), *[F.col(c) for c in cfg.columns]).orderBy(S.KEY)
+        rank = F.row_number().over(w)
+        return [SparkMark(eligible & (rank > cfg.max_count), cfg.reason, rank, F.first(S.KEY).over(w))]

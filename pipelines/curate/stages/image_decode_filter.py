@@ -31,3 +31,13 @@ class ImageDecodeFilter(Stage):
             return C.with_drop_columns(batch)
         bad = pc.is_valid(batch[self.config.error_column]).to_numpy(zero_copy_only=False)
         return C.mark_drops(batch, bad, self.name, REASON)
+
+    def spark_marks(self, df) -> list:
+        """The same rule as Spark columns over a pool DataFrame."""
+        from pyspark.sql import functions as F
+
+        from pipelines.curate.spark import SparkMark
+
+        if self.config.error_column not in df.columns:
+            return []
+        return [SparkMark(F.col(self.config.error_column).isNotNull(), REASON)]

@@ -37,3 +37,10 @@ class ImageFileSizeFilter(Stage):
         with np.errstate(invalid="ignore"):
             small = size < self.config.min_bytes
         return C.mark_drops(batch, small, self.name, REASON, size)
+
+    def spark_marks(self, df) -> list:
+        """The same rule as Spark columns over a pool DataFrame."""
+        from pipelines.curate.spark import SparkMark, as_number
+
+        size = as_number(df, self.config.bytes_column)
+        return [SparkMark(size < self.config.min_bytes, REASON, size)]

@@ -50,3 +50,21 @@ class ImageSizeFilter(Stage):
                 ratio = np.where(short > 0, long / short, np.nan)  # a zero side has no ratio (as in Spark)
             out = C.mark_drops(out, ratio > cfg.max_aspect_ratio, self.name, REASON_ASPECT, ratio)
         return out
+
+    def spark_marks(self, df) -> list:
+        """The same rules as Spark columns over a pool DataFrame."""
+        from pyspark.sql import functions as F
+
+        from pipelines.curate.spark import SparkMark, as_number
+
+        cfg = self.config
+        w = F.coalesce(as_number(df, S.ORIGINAL_WIDTH), as_number(df, S.META_WIDTH))
+        h = F.coalesce(as_number(df, S.ORIGINAL_HEIGHT), as_number(df, S.META_HEIGHT))
+        short, long = F.least(w, h), F.greatest(w, h)
+        marks = []
+        if cfg.min_short_side is not None:
+            marks.append(SparkMark(short < cfg.min_short_side, REASON_TOO_SMALL, short))
+        if cfg.max_aspect_ratio is not None:
+            ratio = F.when(short > 0, long / short)
+            marks.append(SparkMark(ratio > cfg.max_aspect_ratio, REASON_ASPECT, ratio))
+        return marks

@@ -48,3 +48,13 @@ class MetadataFilter(Stage):
                 bad = values > rule.value if rule.bound == "max" else values < rule.value
             out = C.mark_drops(out, bad, self.name, rule.reason, values)
         return out
+
+    def spark_marks(self, df) -> list:
+        """The same rules as Spark columns over a pool DataFrame."""
+        from pipelines.curate.spark import SparkMark, as_number
+
+        marks = []
+        for rule in self.config.rules:
+            v = as_number(df, rule.column)
+            marks.append(SparkMark(v > rule.value if rule.bound == "max" else v < rule.value, rule.reason, v))
+        return marks

@@ -34,6 +34,7 @@ class NearDuplicateFilter(Stage):
 
     config_cls: ClassVar[type[StageConfig]] = NearDuplicateConfig
     name: ClassVar[str] = "near_dedup"
+    whole_pool: ClassVar[bool] = True
 
     def process(self, batch: pa.Table) -> pa.Table:
         cfg = self.config
