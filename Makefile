@@ -9,7 +9,7 @@ export TESSERA_CACHE ?= $(CURDIR)/.cache/tessera
 export RAY_TMPDIR ?= $(CURDIR)/.cache/ray
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
-.PHONY: setup demo test ui bench clean
+.PHONY: setup browser demo test ui bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,12 +23,19 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/tessera demo --out demo_out
 
-test: setup
+# The browser test drives Debian's chromium with Playwright (Playwright's own browser download is not used).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium is not installed (needs root): the browser test will be skipped"
+
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 ui: setup
-	mkdir -p data/incoming
-	DAGSTER_HOME=$(CURDIR) $(BIN)/dagster dev -m assets.definitions
+	mkdir -p data/incoming .dagster_home
+	ln -sf ../dagster.yaml .dagster_home/dagster.yaml
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -m assets.definitions
 
 bench: setup
 	$(BIN)/python bench/clip_score.py

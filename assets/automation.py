@@ -1,9 +1,13 @@
-"""The sensor that turns new metadata files into partitions, and the nightly refresh schedule."""
+"""Hands-off orchestration: the sensor that turns new metadata files into partitions, the automation that carries
+them through every pipeline asset, and the nightly refresh schedule. All start RUNNING on a fresh `dagster dev`."""
 
+import os
 from pathlib import Path
 
 from dagster import (
     AssetKey,
+    AutomationCondition,
+    AutomationConditionSensorDefinition,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     DagsterRunStatus,
@@ -26,11 +30,35 @@ ingest_job = define_asset_job(
 )
 
 
+# How often the sensors look (seconds); the tests shorten it.
+SENSOR_INTERVAL_S = int(os.environ.get("TESSERA_SENSOR_INTERVAL_S", "60"))
+AUTOMATION_INTERVAL_S = int(os.environ.get("TESSERA_AUTOMATION_INTERVAL_S", "30"))
+
+
+def pipeline_condition() -> AutomationCondition:
+    """When a pipeline asset (after ingest) runs: eagerly when its inputs change, and also when it is missing while
+    its inputs are all there (so partitions ingested while automation was off are caught up), unless its last run
+    failed; never while an upstream blocking check (the ERROR checks) is failing."""
+    ac = AutomationCondition
+    catch_up = (ac.missing() & ~ac.any_deps_missing() & ~ac.any_deps_in_progress() & ~ac.in_progress()
+                & ~ac.execution_failed()).with_label("missing, inputs ready")
+    return ((ac.eager() | catch_up) & ac.all_deps_blocking_checks_passed()).with_label("tessera pipeline")
+
+
+def automation_sensor(target) -> AutomationConditionSensorDefinition:
+    """Evaluates the pipeline assets' conditions; RUNNING by default, so nothing waits for a click."""
+    return AutomationConditionSensorDefinition(
+        "tessera_automation", target=target, default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=AUTOMATION_INTERVAL_S,
+        description="Carries every ingested partition through curation, captions, tokens and export.",
+    )
+
+
 _IN_PROGRESS = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
                 DagsterRunStatus.STARTED]
 
 
-@sensor(job=ingest_job, minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING)
+@sensor(job=ingest_job, minimum_interval_seconds=SENSOR_INTERVAL_S, default_status=DefaultSensorStatus.RUNNING)
 def metadata_files_sensor(context: SensorEvaluationContext, tessera: TesseraResource) -> SensorResult:
     """Adds a `metadata_files` partition for each new parquet file in the input folder and ingests it."""
     known = set(context.instance.get_dynamic_partitions(metadata_files.name))

@@ -20,11 +20,13 @@ from dagster import (
     asset_check,
 )
 
+from assets.metadata import markdown_metadata
 from assets.partitions import metadata_files, partition_shard_ids
 from assets.resources import TesseraResource
 from pipelines.caption import jobs
 from pipelines.caption.parts import CAPTIONS_DIR, SYNTHETIC_DIR, image_shard_parts, part_job, synthetic_parts
 from pipelines.core.runner import StageRunner
+from pipelines.stats.caption_figures import fused_section, synthetic_section
 
 CAPTIONS_ROOT = "captions"
 DEFAULT_MAX_DEGENERATE_RATE = 0.2
@@ -57,6 +59,12 @@ def caption_runner(tessera: TesseraResource) -> StageRunner:
     return StageRunner(engine=engine, batch_size=tessera.batch_size, num_actors=tessera.num_actors)
 
 
+def _partition_metadata(section) -> dict:
+    """The whole partition's counts (parts finished by earlier runs too), next to this run's summary."""
+    return {"partition_parts": section.facts["parts"], "partition_rows": section.facts["rows"],
+            **markdown_metadata(section)}
+
+
 def _summary_metadata(summary: jobs.RunSummary) -> dict:
     rate = summary.rows / summary.seconds if summary.seconds else 0.0
     return {
@@ -72,7 +80,9 @@ def _summary_metadata(summary: jobs.RunSummary) -> dict:
 
 @asset(deps=[AssetKey("curated_selection")], partitions_def=metadata_files, pool="gpu", group_name="captions")
 def synthetic_captions(context: AssetExecutionContext, config: SyntheticCaptionsConfig, tessera: TesseraResource):
-    """A synthetic caption for every curated image (every image when no curated selection exists yet)."""
+    """A synthetic caption for every curated image (every image when no curated selection exists yet).
+
+    Metadata: this run's counts, and the partition's caption statuses (`caption_status` table)."""
     from models.tiny_text import resolve_model
     from pipelines.caption.samples import load_curated_keys
     from pipelines.caption.synthetic_captioner import SyntheticCaptioner
@@ -87,16 +97,20 @@ def synthetic_captions(context: AssetExecutionContext, config: SyntheticCaptions
     summary = jobs.synthesize(parts, tessera.path(CAPTIONS_ROOT, SYNTHETIC_DIR), stage, caption_runner(tessera),
                               jobs.models_json(captioner=name), progress=False)
     context.log.info(summary.text())
-    return MaterializeResult(metadata={**_summary_metadata(summary), "captioner": name})
+    section = synthetic_section(tessera.path(CAPTIONS_ROOT), own)
+    return MaterializeResult(metadata={**_summary_metadata(summary), "captioner": name,
+                                       **_partition_metadata(section)})
 
 
 @asset(deps=[synthetic_captions], partitions_def=metadata_files, pool="gpu", group_name="captions")
 def fused_captions(context: AssetExecutionContext, config: FusedCaptionsConfig, tessera: TesseraResource):
-    """CapsFusion of alt-text and synthetic caption, hygiene-checked, with the final caption and its source."""
+    """CapsFusion of alt-text and synthetic caption, hygiene-checked, with the final caption and its source.
+
+    Metadata: this run's counts; the partition's caption statuses and sources (tables), caption lengths before and
+    after fusion (table and `caption_length_plot` image)."""
     from models.tiny_text import resolve_model
     from pipelines.caption.caption_fuser import CaptionFuser
     from pipelines.caption.hygiene import HygieneConfig
-    from pipelines.core.shard_io import read_json
 
     path, name = resolve_model(config.llm, "llm")
     stage = CaptionFuser(model=path, backend=config.backend, num_beams=config.num_beams,
@@ -111,27 +125,44 @@ def fused_captions(context: AssetExecutionContext, config: FusedCaptionsConfig, 
                         HygieneConfig(fallback=config.fallback), jobs.models_json(captioner=cap_name, llm=name),
                         progress=False)
     context.log.info(summary.text())
-    return MaterializeResult(metadata={**_summary_metadata(summary), "llm": name, "fallback": config.fallback})
+    section = fused_section(tessera.path(CAPTIONS_ROOT), own)
+    return MaterializeResult(metadata={**_summary_metadata(summary), "llm": name, "fallback": config.fallback,
+                                       **_partition_metadata(section)})
 
 
-@asset_check(asset=fused_captions, description="Every row that was not dropped has a non-empty final caption")
-def check_fused_captions_no_empty_final(tessera: TesseraResource) -> AssetCheckResult:
-    """Fails when a kept row has a missing or blank final caption (sql/check_fused_captions_empty_final.sql)."""
-    r = jobs.query_captions(tessera.path(CAPTIONS_ROOT, CAPTIONS_DIR), "check_fused_captions_empty_final")
-    return AssetCheckResult(passed=r["empty_final"] == 0, metadata=r)
+def _partition_scope(context, tessera: TesseraResource) -> tuple[set[str], dict]:
+    """The checked partition's shard ids, and metadata saying which partition the numbers describe."""
+    own = partition_shard_ids(tessera.path("ingest"), context.partition_key)
+    return own, {"partition": context.partition_key, "shards": len(own)}
+
+
+# Partitioned like the asset (a preview feature in Dagster 1.13): each evaluation is recorded against the partition
+# it checked, and its counts cover that partition's shards only.
+@asset_check(asset=fused_captions, partitions_def=metadata_files, blocking=True,
+             description="In the checked partition's shards, every row that was not dropped has a non-empty final "
+                         "caption")
+def check_fused_captions_no_empty_final(context, tessera: TesseraResource) -> AssetCheckResult:
+    """Fails when a kept row of the partition has a missing or blank final caption
+    (sql/check_fused_captions_empty_final.sql)."""
+    own, scope = _partition_scope(context, tessera)
+    r = jobs.query_captions(tessera.path(CAPTIONS_ROOT, CAPTIONS_DIR), "check_fused_captions_empty_final", own)
+    return AssetCheckResult(passed=r["empty_final"] == 0, metadata={**r, **scope})
 
 
 @asset_check(
-    asset=fused_captions,
-    description="The share of degenerate fused captions stays under a ceiling (config: max_degenerate_rate)",
+    asset=fused_captions, partitions_def=metadata_files,
+    description="In the checked partition's shards, the share of degenerate fused captions stays under a ceiling "
+                "(config: max_degenerate_rate)",
     config_schema={"max_degenerate_rate": Field(float, default_value=DEFAULT_MAX_DEGENERATE_RATE)},
 )
 def check_fused_captions_degenerate_rate(context, tessera: TesseraResource) -> AssetCheckResult:
-    """Warns when hygiene flagged more fused captions than the ceiling (sql/check_fused_captions_degenerate_rate)."""
+    """Warns when hygiene flagged more of the partition's fused captions than the ceiling
+    (sql/check_fused_captions_degenerate_rate.sql)."""
     ceiling = float(context.op_execution_context.op_config["max_degenerate_rate"])
-    r = jobs.query_captions(tessera.path(CAPTIONS_ROOT, CAPTIONS_DIR), "check_fused_captions_degenerate_rate")
+    own, scope = _partition_scope(context, tessera)
+    r = jobs.query_captions(tessera.path(CAPTIONS_ROOT, CAPTIONS_DIR), "check_fused_captions_degenerate_rate", own)
     return AssetCheckResult(passed=float(r["degenerate_rate"]) <= ceiling, severity=AssetCheckSeverity.WARN,
-                            metadata={**r, "max_degenerate_rate": ceiling})
+                            metadata={**r, **scope, "max_degenerate_rate": ceiling})
 
 
 ASSETS = [synthetic_captions, fused_captions]

@@ -6,25 +6,29 @@ so the same assets run on a laptop and on a cluster: TESSERA_INPUT_DIR, TESSERA_
 
 import os
 
-from dagster import AutomationCondition, Definitions
+from dagster import AssetSelection, Definitions
 
 from assets import caption_assets, curation_assets, ingest_assets, token_assets
-from assets.automation import ingest_job, metadata_files_sensor, nightly_refresh
+from assets.automation import automation_sensor, ingest_job, metadata_files_sensor, nightly_refresh, pipeline_condition
+from assets.curation_assets import clip_scores
+from assets.ingest_assets import image_shards, raw_metadata
 from assets.resources import TesseraResource
 
 AREAS = [ingest_assets, curation_assets, caption_assets, token_assets]
+# Run per partition by the file sensor and the nightly schedule (ingest_job), not by automation.
+INGEST_JOB_ASSETS = [raw_metadata, image_shards, clip_scores]
 
 
-INGEST_JOB_ASSETS = {"raw_metadata", "image_shards", "clip_scores"}
-
-
-def _refreshing(asset):
-    """Assets after `ingest_job` (captions per partition, pool-level selection, tokens, export) refresh eagerly when
-    their inputs change; the ingest job's own assets are run by the sensor and the nightly schedule."""
-    keys = {k.to_user_string() for k in asset.keys}
-    if keys & INGEST_JOB_ASSETS or any(asset.automation_conditions_by_key.values()):
+def _automated(asset):
+    """Every asset after `ingest_job` (stats, selection, captions, tokens, export) gets the pipeline condition."""
+    if any(asset is a for a in INGEST_JOB_ASSETS):
         return asset
-    return asset.map_asset_specs(lambda spec: spec.replace_attributes(automation_condition=AutomationCondition.eager()))
+    return asset.map_asset_specs(lambda spec: spec.replace_attributes(automation_condition=pipeline_condition()))
+
+
+PIPELINE_ASSETS = [_automated(a) for area in AREAS for a in area.ASSETS]
+# Training runs are launched by hand: no automation condition, in no job that a schedule or sensor targets.
+TRAINING_ASSETS = [a for area in AREAS for a in getattr(area, "TRAINING_ASSETS", [])]
 
 
 def _resource() -> TesseraResource:
@@ -36,12 +40,11 @@ def _resource() -> TesseraResource:
 
 
 defs = Definitions(
-    assets=[_refreshing(a) for area in AREAS for a in area.ASSETS]
-    # Training runs are launched by hand: no automation condition, in no job that a schedule or sensor targets.
-    + [a for area in AREAS for a in getattr(area, "TRAINING_ASSETS", [])],
+    assets=PIPELINE_ASSETS + TRAINING_ASSETS,
     asset_checks=[c for area in AREAS for c in area.CHECKS],
     jobs=[ingest_job],
-    sensors=[metadata_files_sensor],
+    sensors=[metadata_files_sensor,
+             automation_sensor(AssetSelection.assets(*PIPELINE_ASSETS) - AssetSelection.assets(*INGEST_JOB_ASSETS))],
     schedules=[nightly_refresh],
     resources={"tessera": _resource()},
 )

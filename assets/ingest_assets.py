@@ -4,18 +4,18 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
-    AutomationCondition,
     MaterializeResult,
-    MetadataValue,
     asset,
     asset_check,
 )
 
+from assets.metadata import section_metadata
 from assets.partitions import metadata_files, partition_file, partition_source
 from assets.resources import TesseraResource
 from pipelines.core import schema as S
 from pipelines.ingest.fetch.reasons import GUARD_REASONS
 from pipelines.ingest.sequence import download_partition, partition_manifest, prepare_partition
+from pipelines.stats.ingest_figures import ingest_section
 from pipelines.stats.ingest_stats import ingest_stats, run_query
 from pipelines.core.shard_io import read_json, write_json_atomic
 
@@ -51,26 +51,20 @@ def image_shards(context: AssetExecutionContext, tessera: TesseraResource) -> Ma
     })
 
 
-@asset(
-    deps=[image_shards], group_name="ingest", kinds={"duckdb"},
-    automation_condition=AutomationCondition.eager(),
-)
+@asset(deps=[image_shards], group_name="ingest", kinds={"duckdb"})
 def shard_stats(context: AssetExecutionContext, tessera: TesseraResource) -> MaterializeResult:
-    """Counts by status and reason, error classes, sizes and caption lengths over all shards (sql/stats_*.sql)."""
+    """Counts by status and reason, error classes, sizes and caption lengths over all shards (sql/stats_*.sql).
+
+    Metadata: headline counts; tables of outcomes, failure reasons, error classes, image sizes and caption lengths;
+    the outcome waterfall (input rows -> rejected -> failed by reason -> kept) and the image size scatter."""
     out = tessera.path("ingest")
     stats = ingest_stats(out)
     write_json_atomic(stats, out / "shard_stats.json")
-    outcomes = "\n".join(f"| {r['outcome']} | {r['detail']} | {r['n']} |" for r in stats["outcomes"])
-    reasons = "\n".join(f"| {r['status']} | {r['reason']} | {r['n']} |" for r in stats["fail_reasons"])
-    return MaterializeResult(metadata={
-        **{k: stats[k] for k in ("input_rows", "success", "failed", "rejected", "shards")},
-        "success_rate": float(stats["success_rate"]),
-        "outcomes": MetadataValue.md("| outcome | detail | rows |\n|---|---|---|\n" + outcomes),
-        "fail_reasons": MetadataValue.md("| status | reason | rows |\n|---|---|---|\n" + reasons),
-    })
+    return MaterializeResult(metadata=section_metadata(ingest_section(out, stats)))
 
 
-@asset_check(asset=shard_stats, description="Every input row is in exactly one shard sidecar or in rejects.")
+@asset_check(asset=shard_stats, blocking=True,
+             description="Every input row is in exactly one shard sidecar or in rejects.")
 def check_shard_stats_accounting(tessera: TesseraResource) -> AssetCheckResult:
     row = run_query(tessera.path("ingest"), "check_accounting")[0]
     ok = row["missing"] == 0 and row["duplicated"] == 0 and row["duplicate_keys"] == 0

@@ -19,6 +19,7 @@ from dagster import (
     asset_check,
 )
 
+from assets.metadata import markdown_metadata
 from assets.resources import TesseraResource
 from pipelines.core.runner import RunnerConfig
 
@@ -73,7 +74,10 @@ def _optional_inputs(tessera: TesseraResource):
 
 @asset(deps=UPSTREAM, pool="gpu", group_name="training_data")
 def emu3_token_shards(context: AssetExecutionContext, config: TokenShardsConfig, tessera: TesseraResource):
-    """Emu3 discrete image tokens per ingest shard (`tokens/emu3_tokens/*.parquet`), with final captions."""
+    """Emu3 discrete image tokens per ingest shard (`tokens/emu3_tokens/*.parquet`), with final captions.
+
+    Metadata: counts, drops by reason and code grid sizes (tables), and the tokens per image plot."""
+    from pipelines.stats.token_figures import tokens_section
     from pipelines.tokenize.image_tokenizer import ImageTokenizerConfig
     from pipelines.tokenize.shards import tokenize_shards
 
@@ -84,9 +88,11 @@ def emu3_token_shards(context: AssetExecutionContext, config: TokenShardsConfig,
     runner = RunnerConfig(engine=engine, batch_size=tessera.batch_size, num_actors=tessera.num_actors)
     m = tokenize_shards(tessera.path("ingest"), tessera.path("tokens"), stage, runner, captions, curate,
                         log=context.log.info)
+    section = tokens_section(tessera.path("tokens"))
     return MaterializeResult(metadata={
         "samples": m["samples"], "tokenized": m["tokenized"], "total_tokens": m["total_tokens"],
         "shards": len(m["shards"]), "dropped": json.dumps(m["dropped"]), "tokenizer": m["tokenizer"],
+        "mean_tokens_per_image": section.facts["mean_tokens_per_image"], **markdown_metadata(section),
     })
 
 
@@ -127,7 +133,8 @@ def emu3_training_run(context: AssetExecutionContext, config: Emu3RunConfig, tes
     return PipesSubprocessClient().run(command=cmd, context=context).get_materialize_result()
 
 
-@asset_check(asset=emu3_token_shards, description="Every code grid has h*w codes inside the codebook.")
+@asset_check(asset=emu3_token_shards, blocking=True,
+             description="Every code grid has h*w codes inside the codebook.")
 def check_emu3_token_shards_grids(tessera: TesseraResource):
     """Runs sql/check_emu3_token_grids.sql over the token shards."""
     from pipelines.core.sql import connect, literal, sql_text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from contextlib import contextmanager
 import os
 import tarfile
 from pathlib import Path
@@ -41,6 +42,20 @@ def mark_finished(root: Path, marker_dir: str, unit: str, rels: list[str], stats
         for rel in rels:
             writer.adopt(Path(root) / rel, rel)
         return writer.commit(stats)
+
+
+@contextmanager
+def dagster_instance(home: Path):
+    """A DagsterInstance over the folder `home`, disposed at the end. Not used as `with instance:`: Dagster 1.13
+    sets a context variable on enter, and `materialize(instance=...)` entering the same instance again leaves it
+    pointing at the disposed instance for every later test ("undefined DagsterInstance weakref")."""
+    from dagster import DagsterInstance
+
+    instance = DagsterInstance.from_config(str(home))
+    try:
+        yield instance
+    finally:
+        instance.dispose()
 
 
 def jpeg_bytes(w: int = 64, h: int = 48, color: str = "red") -> bytes:

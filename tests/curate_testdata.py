@@ -75,7 +75,8 @@ def build_ingest(root: Path, rows: list[dict] | None = None, per_shard: int = 9,
         pq.write_table(pa.Table.from_pylist(records), shard_dir / f"{name}.parquet")
         if sid < len(chunks):  # the last shard is left unfinished: no stats file
             mark_finished(root, "shards", name, [f"shards/{name}.tar", f"shards/{name}.parquet"],
-                          {"successes": len(chunk), "count": len(records)})
+                          {"successes": len(chunk), "count": len(records), "failed_to_download": failed_per_shard,
+                           "failed_to_resize": 0, "duration": 0.0})
     return Path(root)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 from caption_fixture import make_ingest, tiny_cache  # noqa: F401
@@ -12,6 +14,7 @@ from assets.caption_assets import ASSETS, CHECKS
 from assets.partitions import metadata_files
 from assets.resources import TesseraResource
 from pipelines.ingest.partitions import PartitionManifest, save_manifest
+from pipelines.stats.png import is_png
 
 
 def test_caption_assets_materialize_with_checks(tmp_path, tiny_cache):  # noqa: F811
@@ -26,6 +29,14 @@ def test_caption_assets_materialize_with_checks(tmp_path, tiny_cache):  # noqa: 
     instance.add_dynamic_partitions(metadata_files.name, ["m.parquet"])
     (out / "curate" / "curated").mkdir(parents=True)
     pq.write_table(pa.table({"key": ["k0", "k2", "k3"]}), out / "curate" / "curated" / "00000.parquet")
+    # Shard 00001 (the other partition) already has fused captions, all degenerate: the partition's checks and
+    # metadata must not count them.
+    other = out / "captions" / "captions"
+    other.mkdir(parents=True)
+    pq.write_table(pa.table({"key": ["other0"], "raw_caption": ["a shard of another partition"],
+                             "synthetic_caption": ["x"], "fused_caption": ["x x x x x x x x"], "final_caption": [""],
+                             "caption_source": ["raw"], "status": ["repetition"]}), other / "00001.parquet")
+    mark_finished(other, "", "00001", ["00001.parquet"], {"rows": 1, "statuses": {"repetition": 1}})
     fast = {"num_beams": 1, "max_new_tokens": 4}
     result = materialize(
         [*ASSETS, *CHECKS],
@@ -43,10 +54,32 @@ def test_caption_assets_materialize_with_checks(tmp_path, tiny_cache):  # noqa: 
     table = pq.read_table(out / "captions" / "captions" / "00000.parquet")
     assert sorted(table.column("key").to_pylist()) == ["k0", "k2", "k3"]
     assert not (out / "captions" / "synthetic" / "00001.parquet").exists()
+    # The partition's caption statuses, sources and lengths on the asset pages.
+    assert meta["partition_rows"].value == 3 and meta["partition_parts"].value == 1
+    assert sum(status_rows(meta["caption_status"].value).values()) == 3  # not 4: shard 00001 is not counted
+    assert sum(status_rows(meta["caption_sources"].value).values()) == 3
+    lengths = meta["caption_lengths"].value.splitlines()
+    assert [line.split(" | ")[0] for line in lengths[2:]] == ["| raw alt-text", "| synthetic caption",
+                                                               "| final caption (after fusion)"]
+    assert lengths[2] == "| raw alt-text | 3 | 5 | 5 | 5 | 5 |"  # "a red car number N": 5 words each
+    png = base64.b64decode(meta["caption_length_plot"].value.split("base64,", 1)[1].rstrip(")"))
+    assert is_png(png)
+    synthetic = result.asset_materializations_for_node("synthetic_captions")[0].metadata
+    assert sum(status_rows(synthetic["caption_status"].value).values()) == synthetic["partition_rows"].value == 3
+    # Checks are partitioned like the asset: recorded against m.parquet, counting its shard only.
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    for check in checks.values():
+        assert check.partition == "m.parquet" and check.metadata["partition"].value == "m.parquet"
     assert checks["check_fused_captions_no_empty_final"].passed
+    assert checks["check_fused_captions_no_empty_final"].metadata["rows"].value == 3
     assert checks["check_fused_captions_degenerate_rate"].passed
     assert checks["check_fused_captions_degenerate_rate"].metadata["generated"].value == 3
+
+
+def status_rows(table: str) -> dict[str, int]:
+    """`name -> rows` from a `| name | rows | share |` markdown table."""
+    return {cells[0]: int(cells[1]) for cells in (
+        [c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:])}
 
 
 def test_check_queries_count_degenerate_and_empty(tmp_path):

@@ -42,3 +42,31 @@ def test_whole_pool_stage_runs_when_the_table_is_one_batch(table):
     assert out.equals(dedup(table))
     batched = StageRunner(engine="local", batch_size=4).run(ImageSizeFilter(min_short_side=200), table)
     assert batched.num_rows == 10  # stages that work row by row still batch freely
+
+
+def test_local_ray_run_gives_its_cpus_back_before_the_next_run(table):
+    """On a 2-core machine the actor pools hold every CPU; a run started before they are back (the next shard) made
+    Ray Data warn that the cluster has no available CPUs and the job "will hang"."""
+    import logging
+
+    import ray
+    from ray.util import debug
+
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logging.getLogger("ray.data").addHandler(handler)
+    debug._logged.discard("cpu_warning")  # Ray warns once per process; an earlier test may have used that up
+    stages = [ImageSizeFilter(min_short_side=200), ImageSizeFilter(min_short_side=400)]
+    free_after = []
+    try:
+        runs = []
+        for _ in range(2):
+            runs.append(StageRunner(engine="ray", batch_size=2, num_actors=1).run(stages, table))
+            free_after.append(ray.available_resources().get("CPU", 0) == ray.cluster_resources()["CPU"])
+    finally:
+        logging.getLogger("ray.data").removeHandler(handler)
+        ray.shutdown()
+    assert all(run.equals(StageRunner(engine="local", batch_size=2).run(stages, table)) for run in runs)
+    assert free_after == [True, True]
+    assert not [m for m in records if "available CPUs" in m], records

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import re
+
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import AssetCheckSeverity, DagsterInstance, materialize
 
 from assets.curation_assets import ASSETS, CHECKS, metadata_files
 from assets.resources import TesseraResource
@@ -11,6 +14,13 @@ from curate_testdata import build_ingest
 
 from pipelines.ingest.partitions import PartitionManifest, save_manifest
 from pipelines.core.shards import complete_shards
+from pipelines.curate.stats import query
+from pipelines.stats.png import is_png
+
+
+def md_png(value) -> bytes:
+    """The PNG inside a markdown image metadata value."""
+    return base64.b64decode(re.fullmatch(r"!\[[^\]]*\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", value.value)[1])
 
 
 @pytest.mark.slow
@@ -53,3 +63,28 @@ def test_assets_materialize_with_passing_checks(tmp_path, monkeypatch):
     checks = {c.check_name: c.passed for c in selection.get_asset_check_evaluations()}
     assert checks == {"check_curated_selection_invariant": True, "check_curated_selection_keep_rate": True}
     assert (tmp_path / "data" / "curate" / "curated" / "00000.parquet").is_file()
+    _readable_metadata(selection.asset_materializations_for_node("curated_selection")[0].metadata, tmp_path)
+
+    # The same pool against a band it misses: the check warns (the run still succeeds) and says why.
+    run_config["ops"]["curated_selection"]["config"]["keep_rate_band"] = [0.9, 1.0]
+    narrow = materialize([ASSETS[1], CHECKS[2]], instance=instance, resources={"tessera": resource},
+                         run_config=run_config)
+    assert narrow.success
+    [warn] = narrow.get_asset_check_evaluations()
+    assert not warn.passed and warn.severity == AssetCheckSeverity.WARN
+    assert (warn.metadata["band_low"].value, warn.metadata["band_high"].value) == (0.9, 1.0)
+    assert "outside the band 90%-100% expected of preset coyo" in warn.description
+
+
+def _readable_metadata(meta, tmp_path):
+    """Preset, model, keep rate against its band, the drop table and the score histogram are on the asset page."""
+    assert (meta["preset"].value, meta["clip_model"].value) == ("coyo", "tiny")
+    assert meta["keep_rate_band"].value == "0.3-0.9" and meta["keep_rate_in_band"].value is True
+    assert meta["keep_rate"].value == pytest.approx(meta["kept"].value / meta["samples"].value)
+    assert "clip_threshold" not in meta  # coyo has no CLIP filter
+    lines = meta["drop_reasons"].value.splitlines()
+    assert lines[:2] == ["| stage | reason | samples |", "|---|---|---|"]
+    ledger = query("curate_by_reason", dropped=str(tmp_path / "data" / "curate" / "dropped" / "*.parquet"))
+    assert lines[2:] == [f"| {r['stage']} | {r['reason']} | {r['samples']} |" for r in ledger]
+    assert "| dedup | duplicate_image | 1 |" in lines
+    assert is_png(md_png(meta["clip_score_histogram"]))

@@ -101,12 +101,27 @@ def test_rerun_resumes_without_rescoring_or_duplicates(curated, capsys):
     markers = {p: p.stat().st_mtime_ns for p in (out / "scores").glob("*_stats.json")}
     (out / "scores" / "00001_stats.json").unlink()  # as if interrupted while scoring shard 00001
     assert main(["curate", *args]) == 0
-    assert "1 scored now" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "1 scored now" in printed.out
+    assert "warning" not in printed.err  # coyo keeps 16 of 27, inside its band
     for path, mtime in markers.items():
         if path.name != "00001_stats.json":
             assert path.stat().st_mtime_ns == mtime
     assert read_dir(out / "curated").num_rows + read_dir(out / "dropped").num_rows == 27
     assert json.loads((out / "curate_stats.json").read_text())["kept"] == 16
+
+
+def test_keep_rate_outside_the_band_warns_in_one_line(curated, tmp_path, capsys):
+    ingest, _, _ = curated
+    assert main(["curate", str(ingest), "--preset", "laion2b", "--out", str(tmp_path / "o"), "--clip-model", "tiny",
+                 "--min-clip-score", "0.99"]) == 0  # a warning, not a failure
+    printed = capsys.readouterr()
+    assert "kept           0  (0.0%)" in printed.out
+    warnings = [line for line in printed.err.splitlines() if "warning" in line]
+    assert warnings == ["tessera: warning: keep rate 0.0% is outside the band 5%-98% expected of preset laion2b; "
+                        "check the CLIP model, thresholds and input (docs/curate.md, keep-rate bands)"]
+    summary = json.loads((tmp_path / "o" / "curate_stats.json").read_text())
+    assert summary["clip_threshold"] == 0.99 and summary["keep_rate_band"] == [0.05, 0.98]
 
 
 def test_user_errors_are_one_line(curated, tmp_path, capsys):

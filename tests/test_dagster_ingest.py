@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime, timezone
 
 import pyarrow.parquet as pq
@@ -14,6 +15,7 @@ from assets.ingest_assets import ASSETS, CHECKS
 from assets.partitions import metadata_files
 from assets.resources import TesseraResource
 from pipelines.core import schema as S
+from pipelines.stats.png import is_png
 
 
 def test_definitions_load():
@@ -60,6 +62,15 @@ def _flow(instance, tessera, tmp_path):
                       "check_shard_stats_guard_refusals": True}
     meta = stats_run.asset_materializations_for_node("shard_stats")[0].metadata
     assert meta["input_rows"].value == 5 and meta["success"].value == 4 and meta["rejected"].value == 1
+    # Everything the docstring promises, readable on the asset page: tables and two plots.
+    assert "| rejected | missing_url | 1 |" in meta["outcomes"].value.splitlines()
+    assert meta["fail_reasons"].value.splitlines()[0] == "| status | reason | rows |"
+    assert meta["error_classes"].value.splitlines()[0] == "| status | error class | rows |"
+    assert "| 1: < 200 px | 4 | 48 | 48 | 1.33 |" in meta["image_sizes"].value.splitlines()
+    assert meta["caption_lengths"].value.splitlines()[2].startswith("| 4 | 0 | 2 |")  # captions c0..c3
+    for plot in ("outcome_waterfall", "image_size_scatter"):
+        png = base64.b64decode(meta[plot].value.split("base64,", 1)[1].rstrip(")"))
+        assert is_png(png) and len(png) < 100_000
 
 
 def test_partition_keys_round_trip_to_files(tmp_path):

@@ -12,7 +12,8 @@ from pipelines.core.errors import TesseraUserError
 def test_every_demo_step_is_a_valid_cli_call(tmp_path):
     parser = build_parser()
     steps = demo_steps(tmp_path, tmp_path / "meta.parquet")
-    assert [name for name, _ in steps] == ["ingest", "curate", "caption", "tokenize", "export-eva-clip"]
+    assert [name for name, _ in steps] == ["ingest", "curate", "caption", "tokenize", "export-eva-clip",
+                                           "report"]
     for _, argv in steps:
         args = parser.parse_args(argv)
         assert callable(args.func)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from dagster import AssetKey, materialize
 
 from assets.resources import TesseraResource
 from assets.token_assets import ASSETS, CHECKS, TRAINING_ASSETS, emu3_token_shards, emu3_training_run
+from pipelines.stats.png import is_png
 from tokens_fixture import make_ingest, samples
 
 
@@ -37,6 +40,13 @@ def test_materialize_shards_and_emu3_training_run_via_pipes(tmp_path):
     meta = {e.materialization.asset_key.path[-1]: e.materialization.metadata
             for e in result.get_asset_materialization_events()}
     assert meta["emu3_token_shards"]["tokenized"].value == 6
+    tokens = meta["emu3_token_shards"]
+    grids = tokens["grid_sizes"].value.splitlines()
+    assert grids[0] == "| h | w | tokens | images |"
+    assert sum(int(line.split("|")[4]) for line in grids[2:]) == 6  # every tokenized image has a grid
+    assert tokens["mean_tokens_per_image"].value == pytest.approx(tokens["total_tokens"].value / 6, abs=0.05)
+    png = base64.b64decode(tokens["tokens_per_image"].value.split("base64,", 1)[1].rstrip(")"))
+    assert is_png(png)
     assert meta["eva_clip_shards"]["samples"].value == 4  # 2 coyo -> 2 laion at 50/50
     run = meta["emu3_training_run"]
     assert run["steps"].value == 3 and run["last_loss"].value < run["first_loss"].value

@@ -138,16 +138,42 @@ def fuse(parts: list[Part], out_dir: Path, fuser: CaptionFuser, runner: StageRun
     return _run_parts(parts, out_dir, "fused captions", process, progress)
 
 
-def query_captions(captions_dir: Path, sql_name: str) -> dict:
-    """Run `sql/<sql_name>.sql` over the finished parts of a captions folder (view `fused_captions`); one row."""
+def caption_rows(captions_dir: Path, sql_name: str, part_ids=None) -> list[dict]:
+    """Run `sql/<sql_name>.sql` over the finished parts of a captions folder (view `fused_captions`), or over the
+    finished parts among `part_ids` (one partition's shards); rows as dicts."""
     from pipelines.core.sql import connect, path_list, sql_text
 
-    files = [Path(captions_dir) / f"{part_id}.parquet" for part_id in part_job(captions_dir).finished()]
+    done = part_job(captions_dir).finished()
+    wanted = set(done) if part_ids is None else set(done) & set(part_ids)
+    files = [Path(captions_dir) / f"{part_id}.parquet" for part_id in sorted(wanted)]
     con = connect()
     if files:
         con.execute(f"CREATE VIEW fused_captions AS SELECT * FROM read_parquet({path_list(files)})")
     else:
-        con.execute("CREATE VIEW fused_captions AS SELECT NULL::VARCHAR AS final_caption, NULL::VARCHAR AS "
-                    "caption_source, NULL::VARCHAR AS fused_caption, NULL::VARCHAR AS status WHERE false")
+        con.execute("CREATE VIEW fused_captions AS SELECT NULL::VARCHAR AS raw_caption, NULL::VARCHAR AS "
+                    "synthetic_caption, NULL::VARCHAR AS final_caption, NULL::VARCHAR AS caption_source, "
+                    "NULL::VARCHAR AS fused_caption, NULL::VARCHAR AS status WHERE false")
     cur = con.execute(sql_text(sql_name))
-    return dict(zip([d[0] for d in cur.description], cur.fetchone()))
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+
+def query_captions(captions_dir: Path, sql_name: str, part_ids=None) -> dict:
+    """The one row of `sql/<sql_name>.sql` over a captions folder's finished parts (or those among `part_ids`)."""
+    return caption_rows(captions_dir, sql_name, part_ids)[0]
+
+
+def part_counts(out_dir: Path, part_ids=None) -> dict:
+    """Rows, statuses and caption sources summed over the finished parts' stats (those among `part_ids` only)."""
+    statuses: Counter = Counter()
+    sources: Counter = Counter()
+    rows = parts = 0
+    for part_id, stats in part_job(out_dir).finished().items():
+        if part_ids is not None and part_id not in part_ids:
+            continue
+        parts += 1
+        rows += stats.get("rows", 0)
+        statuses.update(stats.get("statuses", {}))
+        sources.update(stats.get("caption_sources", {}))
+    return {"parts": parts, "rows": rows, "statuses": dict(statuses.most_common()),
+            "caption_sources": dict(sources.most_common())}

@@ -6,6 +6,7 @@ Both engines give the same rows in the same order; Ray starts locally unless `RA
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Literal, Sequence
 
@@ -46,19 +47,37 @@ def _local_run(stages: Sequence[Stage], table: pa.Table, batch_size: int) -> pa.
     return pa.concat_tables(outputs, promote_options="default") if outputs else table
 
 
+def _local_ray() -> bool:
+    """True when Ray runs on a cluster this process started (no RAY_ADDRESS): all its CPUs are ours."""
+    return not os.environ.get("RAY_ADDRESS")
+
+
 def ensure_ray() -> None:
     """Start (or join, via RAY_ADDRESS) Ray once, with its temp files in a folder of our own."""
     import ray
 
     if ray.is_initialized():
         return
-    if os.environ.get("RAY_ADDRESS"):
+    if not _local_ray():
         ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
         return
     tmp = Path(os.environ.get("RAY_TMPDIR", Path.cwd() / ".cache" / "ray"))
     tmp.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("RAY_TMPDIR", str(tmp))
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, _temp_dir=str(tmp))
+
+
+def _wait_for_free_cpus(timeout: float = 5.0) -> None:
+    """Wait until the CPUs held by a finished run's actor pools are back (local cluster only).
+
+    Ray kills the pools' actors asynchronously after a dataset finishes; a run started meanwhile (the next shard) would
+    see no free CPU, and Ray Data would warn that the job "will hang", and wait for the old actors to go anyway."""
+    import ray
+
+    deadline = time.monotonic() + timeout
+    total = ray.cluster_resources().get("CPU", 0)
+    while ray.available_resources().get("CPU", 0) < total and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def _ray_run(stages: Sequence[Stage], table: pa.Table, cfg: RunnerConfig) -> pa.Table:
@@ -70,10 +89,11 @@ def _ray_run(stages: Sequence[Stage], table: pa.Table, cfg: RunnerConfig) -> pa.
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = False
     gpus = cfg.num_gpus_per_actor if cfg.num_gpus_per_actor is not None else (1.0 if cuda_available() else 0.0)
-    # Several blocks, so that every actor of the pool gets work.
+    # Several blocks, so that every actor of the pool gets work. `from_blocks` reads their sizes here; `from_arrow`
+    # would start one task per block to do it, holding every CPU of a small machine just as the run begins.
     n_blocks = max(1, min(cfg.num_actors * 4, -(-table.num_rows // cfg.batch_size)))
     step = -(-table.num_rows // n_blocks)
-    ds = ray.data.from_arrow([table.slice(i, step) for i in range(0, table.num_rows, step)])
+    ds = ray.data.from_blocks([table.slice(i, step) for i in range(0, table.num_rows, step)])
     for stage in stages:
         ds = ds.map_batches(
             type(stage),
@@ -85,6 +105,8 @@ def _ray_run(stages: Sequence[Stage], table: pa.Table, cfg: RunnerConfig) -> pa.
             zero_copy_batch=True,
         )
     blocks = [ray.get(ref) for ref in ds.to_arrow_refs()]
+    if _local_ray():
+        _wait_for_free_cpus()
     return pa.concat_tables(blocks, promote_options="default") if blocks else table.slice(0, 0)
 
 

@@ -37,7 +37,8 @@ ENGLISH = ("CaptionLanguageFilter", {"languages": ("en",)})
 
 
 class Preset(BaseModel):
-    """A named filter chain plus the CLIP model its thresholds were defined with and its expected keep rate."""
+    """A named filter chain plus the CLIP model its thresholds were defined with and the band its keep rate (kept /
+    selected samples) is expected in (docs/curate.md says why each band)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     name: str
@@ -52,14 +53,14 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         name="laion2b",
         description="LAION-2B-en: CLIP ViT-B/32 image-text cosine >= 0.28",
         reference_clip_model="ViT-B-32:openai",
-        keep_rate_band=(0.05, 0.9),
+        keep_rate_band=(0.05, 0.98),
         stages=(DECODE, URL_DEDUP, ("ClipScoreFilter", {"min_score": 0.28}), SHA256_DEDUP),
     ),
     Preset(
         name="datacomp_basic",
         description="DataComp basic: English, > 2 words, > 5 chars, short side >= 200 px, aspect ratio <= 3",
         reference_clip_model=None,
-        keep_rate_band=(0.05, 0.95),
+        keep_rate_band=(0.05, 0.9),
         stages=(
             DECODE,
             URL_DEDUP,
@@ -73,7 +74,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         name="datacomp_clip_l14_30pct",
         description="DataComp CLIP-score baseline: ViT-L/14 top 30% of the whole pool",
         reference_clip_model="ViT-L-14:openai",
-        keep_rate_band=(0.0, 0.31),
+        keep_rate_band=(0.15, 0.31),
         stages=(DECODE, URL_DEDUP, ("ClipTopFractionFilter", {"fraction": 0.3}), SHA256_DEDUP),
     ),
     Preset(
@@ -106,6 +107,16 @@ def get_preset(name: str) -> Preset:
     if name not in PRESETS:
         raise TesseraUserError(f"unknown preset {name!r} (--preset): choose one of {', '.join(PRESETS)}")
     return PRESETS[name]
+
+
+def keep_rate_band(preset: Preset, top_fraction: float | None = None) -> tuple[float, float]:
+    """The preset's keep-rate band; a `--top-fraction` override scales a top-fraction preset's band with it."""
+    low, high = preset.keep_rate_band
+    fraction = next((cfg["fraction"] for name, cfg in preset.stages if name == "ClipTopFractionFilter"), None)
+    if fraction is None or top_fraction is None:
+        return low, high
+    scale = top_fraction / fraction
+    return round(low * scale, 6), round(min(1.0, high * scale), 6)
 
 
 def build_stages(preset: Preset, min_clip_score: float | None = None, top_fraction: float | None = None,

@@ -7,6 +7,7 @@ written per ingest shard: curated/NNNNN.parquet (kept rows) and dropped/NNNNN.pa
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pyarrow.parquet as pq
 
 from pipelines.curate import columns as C
 from pipelines.core import schema as S
+from pipelines.curate.stages.clip_score_filter import ClipScoreFilter
 from pipelines.curate.stages.clip_top_fraction_filter import ClipTopFractionFilter, pool_threshold
 from pipelines.curate.scoring import SCORE_SCHEMA, SCORES_DIR, scoring_job
 from pipelines.core.errors import TesseraUserError
@@ -102,6 +104,17 @@ def fix_pool_thresholds(stages: list[Stage], scores) -> list[Stage]:
     return fixed
 
 
+def clip_threshold(stages: list[Stage], scores) -> float | None:
+    """The CLIP score the chain's CLIP filter asks for (absolute, or the pool's top-fraction cut-off over `scores`);
+    None when the chain has no CLIP filter or nothing was scored."""
+    for stage in fix_pool_thresholds(stages, scores):
+        if isinstance(stage, ClipScoreFilter):
+            return float(stage.config.min_score)
+        if isinstance(stage, ClipTopFractionFilter):
+            return float(stage.config.threshold) if math.isfinite(stage.config.threshold) else None
+    return None
+
+
 def apply_stages(stages: list[Stage], pool: pa.Table) -> pa.Table:
     """Run the filter chain over the pool in one batch (dedup and top fraction see every row)."""
     table = C.with_drop_columns(pool)
@@ -174,6 +187,7 @@ def run_selection(ingest_out: Path, out: Path, stages: list[Stage], engine: str 
     summary = write_selection(out, pool.shard_ids, selected)
     summary["shards"] = pool.shard_ids
     summary["unscored_shards"] = pool.unscored
+    summary["clip_threshold"] = clip_threshold(stages, C.column_or_nulls(selected, C.CLIP_SCORE))
     summary.update(extra_summary or {})
     summary["selection_engine"] = "spark" if engine == "spark" else "duckdb"
     write_json_atomic(summary, Path(out) / SUMMARY_FILE)

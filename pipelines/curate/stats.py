@@ -76,3 +76,21 @@ def curate_stats(out: Path) -> dict:
         inv = invariant(out, Path(ingest_out))
         stats["invariant"] = {**inv, "ok": inv["missing"] == inv["duplicated"] == inv["unknown"] == 0}
     return stats
+
+
+def keep_rate_in_band(summary: dict) -> bool:
+    """True when the selection's keep rate lies inside the band recorded with it (no band recorded: any rate)."""
+    rate = summary.get("keep_rate")
+    low, high = summary.get("keep_rate_band") or (0.0, 1.0)
+    return rate is not None and low <= rate <= high
+
+
+def keep_rate_warning(summary: dict) -> str | None:
+    """One sentence when a selection summary's keep rate falls outside its band; None inside it."""
+    if keep_rate_in_band(summary):
+        return None
+    low, high = summary.get("keep_rate_band") or (0.0, 1.0)
+    rate = summary.get("keep_rate")
+    said = "no samples were selected, so the keep rate" if rate is None else f"keep rate {rate:.1%}"
+    return (f"{said} is outside the band {low * 100:g}%-{high * 100:g}% expected of preset {summary.get('preset')}; "
+            "check the CLIP model, thresholds and input (docs/curate.md, keep-rate bands)")

@@ -44,6 +44,7 @@ def demo_steps(out: Path, metadata: Path) -> list[tuple[str, list[str]]]:
                       "--vq-model", "tiny", "--target-area", "4096", "--min-area", "4096", "--max-area", "16384"]),
         ("export-eva-clip", ["export-eva-clip", ingest, "--curated", curate, "--captions", captions,
                              "--out", str(out / "eva_clip"), "--samples-per-shard", "64"]),
+        ("report", ["report", str(out), "--out", str(out / "report.html")]),
     ]
 
 
@@ -75,11 +76,12 @@ def run_demo(out: Path, console: Console | None = None) -> dict[str, float]:
     table.add_column("seconds", justify="right")
     table.add_column("output")
     outputs = {"ingest": "ingest", "curate": "curate", "caption": "captions", "tokenize": "tokens",
-               "export-eva-clip": "eva_clip"}
+               "export-eva-clip": "eva_clip", "report": "report.html"}
     for name, seconds in timings.items():
         table.add_row(name, f"{seconds:.1f}", str(out / outputs[name]))
     console.print(table)
     console.print(f"Plot of where every input row went: {plot}")
+    console.print(f"Every stage's tables and plots on one page: {out / 'report.html'}")
     console.print(f"Look at it: tessera stats {out / 'ingest'}  |  tessera stats {out / 'curate'}  |  "
                   f"tessera tokenize-qa {out / 'tokens'} --png {out / 'tokens_qa.png'}")
     return timings

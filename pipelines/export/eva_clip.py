@@ -1,7 +1,9 @@
 """Export curated, re-captioned samples as webdataset tars for open_clip's trainer, mixing sources by weight.
 
-Output: `OUT/NNNNN.tar` (KEY.jpg, KEY.txt = chosen caption, KEY.json) and `OUT/sizes.json` (written last), which
-`python -m open_clip_train.main --dataset-type webdataset --train-data 'OUT/{00000..0000N}.tar'` reads.
+Output: `OUT/<id>-NNNNN.tar` (KEY.jpg, KEY.txt = chosen caption, KEY.json), where the export id is a hash of the
+export's inputs and settings (or `--name`), and `OUT/sizes.json` listing the tars of every export in OUT (see
+`pipelines.export.folder`), which `python -m open_clip_train.main --dataset-type webdataset --train-data
+'OUT/<id>-{00000..0000N}.tar'` reads; exports in one folder mix as `'OUT/<a>-{...}.tar::OUT/<b>-{...}.tar'`.
 Mixing keeps the weights exact by down-sampling: N = min_s(count_s / weight_s) and floor(weight_s * N) per source,
 chosen with a seeded generator, then interleaved by smooth weighted round-robin so every shard has the mix.
 Several SRC folders: every ingest folder numbers its shards and keys from 0, so samples are told apart by (folder
@@ -23,11 +25,14 @@ from typing import Iterator
 from pipelines.core import schema as S
 from pipelines.core.errors import TesseraUserError
 from pipelines.caption.samples import CAPTION_DROPPED, load_curated_keys, load_final_captions, shard_samples
-from pipelines.core.shard_io import read_json, write_json_atomic
 from pipelines.core.shard_job import ShardJob
 from pipelines.core.shards import ShardPaths, complete_shards, read_sidecar
+from pipelines.export.folder import (
+    INDEX, check_export_name, fingerprint, is_complete, read_index, register, remove_stale_units, unit_name,
+)
 
-MANIFEST = "export_manifest.json"
+MANIFEST = INDEX  # the folder's export index, under the name the Dagster asset removes before a rebuild
+FORMAT = "tessera-eva-clip-export/2"  # part of every fingerprint: a change of layout makes new ids
 
 
 def parse_weights(text: str | None) -> dict[str, float] | None:
@@ -122,31 +127,53 @@ def _write_tar(rows: list[dict], path: Path) -> None:
                 tf.addfile(info, io.BytesIO(data))
 
 
-def _write_shard(job: ShardJob, rows: list[dict], name: str) -> None:
+def _write_shard(job: ShardJob, rows: list[dict], unit: str, stats: dict) -> None:
     """One output tar through the shard job: skipped when a finished one is there (a resumed export)."""
-    with job.unit(name) as writer:
+    with job.unit(unit) as writer:
         if writer is not None:
-            _write_tar(rows, writer.path(f"{name}.tar"))
-            writer.commit({"samples": len(rows)}, expect={f"{name}.tar": len(rows)})
+            _write_tar(rows, writer.path(f"{unit}.tar"))
+            writer.commit({"samples": len(rows), **stats}, expect={f"{unit}.tar": len(rows)})
+
+
+def export_fingerprint(srcs: list[Path], shards: list[tuple[int, ShardPaths]], chosen: dict[str, set[Ref]],
+                       captions: dict[str, str], weights: dict[str, float] | None, seed: int,
+                       samples_per_shard: int) -> str:
+    """What decides the export's tars: the input shards (by size), the chosen samples, their captions, settings."""
+    used = sorted((key, captions[key]) for refs in chosen.values() for idx, key in refs if idx == 0 and key in captions)
+    return fingerprint([
+        FORMAT, [str(Path(s).resolve()) for s in srcs], weights, seed, samples_per_shard,
+        [(i, s.shard_id, s.tar.stat().st_size, s.parquet.stat().st_size) for i, s in shards],
+        {source: sorted(refs) for source, refs in chosen.items()}, used,
+    ])
 
 
 def export_eva_clip(srcs: list[Path], out: Path, weights: dict[str, float] | None = None,
                     captions_out: Path | None = None, curate_out: Path | None = None,
-                    samples_per_shard: int = 10_000, seed: int = 0, log=print) -> dict:
-    """Write the mixed webdataset shards; a rerun after completion (sizes.json present) does nothing."""
-    out = Path(out)
-    if read_json(out / S.SIZES_FILE) is not None and read_json(out / MANIFEST) is not None:
-        log(f"{out} already exported; delete {out / S.SIZES_FILE} to redo")
-        return read_json(out / MANIFEST)
-    out.mkdir(parents=True, exist_ok=True)
+                    samples_per_shard: int = 10_000, seed: int = 0, log=print, name: str | None = None) -> dict:
+    """Write the mixed webdataset shards into `out` as one export; returns its manifest.
+
+    A rerun of a finished export (same inputs and settings) does nothing; an interrupted one resumes. `name` replaces
+    the hashed export id; reused with other inputs or settings, it replaces that export's tars."""
+    out, name = Path(out), check_export_name(name) if name else None
     (captions, dropped), curated = load_final_captions(captions_out), load_curated_keys(curate_out)
     shards = [(i, s) for i, src in enumerate(srcs) for s in complete_shards(src)]
     by_source, n_dropped = _eligible(shards, curated, dropped)
     chosen = plan(by_source, weights, seed)
+    fp = export_fingerprint(srcs, shards, chosen, captions, weights, seed, samples_per_shard)
+    export_id = name or fp[:10]
+    job = ShardJob(out)
+    done = read_index(out).get(export_id)
+    if done and done.get("fingerprint") == fp and is_complete(job, done):
+        log(f"{out} already holds this export ({export_id}); nothing to do")
+        register(job, done)  # sizes.json lists it even if someone removed that file
+        return done
+    out.mkdir(parents=True, exist_ok=True)
+    if remove_stale_units(job, export_id, fp):
+        log(f"replacing export {export_id} in {out}: made from other inputs or settings")
     mix = weights or {s: len(k) / max(1, sum(map(len, chosen.values()))) for s, k in chosen.items()}
     prefix = len(srcs) > 1
     streams = {s: _stream(shards, s, keys, captions, curated, prefix) for s, keys in chosen.items() if keys}
-    job = ShardJob(out)
+    stats = {"export_id": export_id, "fingerprint": fp}
     sizes: dict[str, int] = {}
     counts: Counter = Counter()
     buffer: list[dict] = []
@@ -154,18 +181,18 @@ def export_eva_clip(srcs: list[Path], out: Path, weights: dict[str, float] | Non
         buffer.append(row)
         counts[row["source"]] += 1
         if len(buffer) == samples_per_shard:
-            name = f"{len(sizes):05d}"
-            _write_shard(job, buffer, name)
-            sizes[f"{name}.tar"], buffer = len(buffer), []
+            unit = unit_name(export_id, len(sizes))
+            _write_shard(job, buffer, unit, stats)
+            sizes[f"{unit}.tar"], buffer = len(buffer), []
     if buffer:
-        name = f"{len(sizes):05d}"
-        _write_shard(job, buffer, name)
-        sizes[f"{name}.tar"] = len(buffer)
-    manifest = {"srcs": [str(Path(s).resolve()) for s in srcs], "weights": weights, "seed": seed,
+        unit = unit_name(export_id, len(sizes))
+        _write_shard(job, buffer, unit, stats)
+        sizes[f"{unit}.tar"] = len(buffer)
+    manifest = {"id": export_id, "fingerprint": fp, "srcs": [str(Path(s).resolve()) for s in srcs],
+                "weights": weights, "seed": seed, "samples_per_shard": samples_per_shard,
                 "available": {s: len(k) for s, k in by_source.items()}, "exported": dict(counts),
                 "dropped": {CAPTION_DROPPED: n_dropped}, "key_prefix": prefix,
-                "samples": sum(sizes.values()), "shards": len(sizes)}
-    write_json_atomic(manifest, out / MANIFEST)
-    write_json_atomic(sizes, out / S.SIZES_FILE)
-    log(f"exported {manifest['samples']} samples in {len(sizes)} shards to {out}: {dict(counts)}")
+                "samples": sum(sizes.values()), "shards": len(sizes), "sizes": sizes}
+    register(job, manifest)
+    log(f"exported {manifest['samples']} samples in {len(sizes)} shards to {out} as {export_id}: {dict(counts)}")
     return manifest

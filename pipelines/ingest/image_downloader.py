@@ -40,7 +40,9 @@ class DownloadConfig(BaseModel):
     # Short side 512 keeping the aspect ratio: Emu3 needs >= 512^2 and its own aspect handling; CLIP crops anyway.
     image_size: int = Field(512, ge=8)
     resize_mode: Literal["no", "border", "keep_ratio", "keep_ratio_largest", "center_crop"] = "keep_ratio"
-    resize_only_if_bigger: bool = False
+    # Smaller originals are stored as they are: upscaling adds bytes, not detail, and Emu3's preprocessing
+    # (`smart_size`) and CLIP's transforms resize small images themselves.
+    resize_only_if_bigger: bool = True
     encode_format: Literal["jpg", "png", "webp"] = "jpg"
     encode_quality: int = Field(95, ge=1, le=100)
     processes: int = Field(2, ge=1)

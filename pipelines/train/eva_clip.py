@@ -15,29 +15,17 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.core.errors import TesseraUserError
-from pipelines.core.shard_io import read_json
+from pipelines.export.folder import train_data
 from pipelines.train.report import job_reporter, main_process
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "models" / "open_clip_configs"
 _LINE = re.compile(r"Train Epoch: (\d+) .*?Batch \(t\): [\d.]+, ([\d.e+-]+)/s,.* Loss: ([\d.e+-]+)")
 
 
-def train_data_spec(data_dir: Path) -> tuple[str, int]:
-    """open_clip's brace pattern for an export folder, and its sample count (from sizes.json)."""
-    sizes = read_json(Path(data_dir) / "sizes.json")
-    if not sizes:
-        raise TesseraUserError(f"{data_dir} has no sizes.json: is it a `tessera export-eva-clip` output?")
-    ids = sorted(int(name.split(".")[0]) for name in sizes)
-    if ids != list(range(len(ids))):
-        raise TesseraUserError(f"{data_dir}/sizes.json does not list consecutive shards 00000..")
-    return f"{Path(data_dir).resolve()}/{{00000..{len(ids) - 1:05d}}}.tar", sum(sizes.values())
-
-
 def open_clip_args(data_dir: Path, logs: Path, model: str = "tessera-tiny-clip", epochs: int = 1, batch_size: int = 8,
                    lr: float = 5e-4, name: str = "run", extra: list[str] | None = None) -> list[str]:
-    """The argument list for `open_clip_train.main` over an export folder."""
-    spec, _ = train_data_spec(data_dir)
+    """The argument list for `open_clip_train.main` over an export folder (every export in it, `::`-joined)."""
+    spec, _ = train_data(data_dir)
     return [
         "--dataset-type", "webdataset", "--train-data", spec, "--model", model, "--epochs", str(epochs),
         "--batch-size", str(batch_size), "--lr", str(lr), "--warmup", "0", "--workers", "0",

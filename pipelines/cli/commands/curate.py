@@ -9,9 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.curate.presets import PRESETS, build_stages, get_preset, parse_metadata_rule
+from pipelines.curate.presets import PRESETS, build_stages, get_preset, keep_rate_band, parse_metadata_rule
 from pipelines.curate.scoring import ScoringOptions, score_shards
 from pipelines.curate.selection import check_rule_columns, run_selection
+from pipelines.curate.stats import keep_rate_warning
 from pipelines.core.errors import TesseraUserError
 from pipelines.core.shards import complete_shards
 
@@ -78,9 +79,12 @@ def run(args: argparse.Namespace) -> int:
     score_s = time.perf_counter() - start
     summary = run_selection(args.ingest_out, args.out, stages, engine=args.engine, extra_summary={
         "preset": preset.name, "model": _model_id(clip_model), "ingest_out": str(args.ingest_out.resolve()),
-        "keep_rate_band": list(preset.keep_rate_band), "stages": [type(s).__name__ for s in stages],
+        "keep_rate_band": list(keep_rate_band(preset, args.top_fraction)), "stages": [type(s).__name__ for s in stages],
     })
     _print_summary(summary, len(done), n_shards, score_s, time.perf_counter() - start - score_s, args.out)
+    warning = keep_rate_warning(summary)
+    if warning:  # a nudge, not a failure: the exit status stays 0
+        print(f"tessera: warning: {warning}", file=sys.stderr)
     return 0
 
 

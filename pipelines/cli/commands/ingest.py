@@ -19,9 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Read LAION / COYO / DataComp / CapsFusion-120M metadata parquet, reject rows with missing, invalid or "
             "duplicate URLs into OUT/rejects/, download the rest with img2dataset into OUT/shards/NNNNN.{tar,parquet} "
-            "(+ NNNNN_stats.json) and write OUT/sizes.json. Rerunning the same command resumes: finished shards are "
-            "skipped and no row is written twice. Ingesting more files into the same OUT adds a partition whose "
-            "URLs already seen count as duplicates."
+            "(+ NNNNN_stats.json) and write OUT/shards/sizes.json for open_clip (a copy in OUT/sizes.json). "
+            "Rerunning the same command resumes: finished shards are skipped and no row is written twice. "
+            "Ingesting more files into the same OUT adds a partition whose URLs already seen count as duplicates."
         ),
     )
     p.add_argument("--source", required=True, choices=sorted(SOURCES), help="metadata schema of the input files")
@@ -32,8 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--resize-mode", default="keep_ratio",
         choices=["no", "border", "keep_ratio", "keep_ratio_largest", "center_crop"],
-        help="img2dataset resize mode (default keep_ratio: short side = --image-size, aspect kept, as Emu3 needs)",
+        help="img2dataset resize mode (default keep_ratio: short side = --image-size, aspect kept, as Emu3 needs; "
+             "smaller originals are kept as they are unless --upscale)",
     )
+    p.add_argument("--upscale", action="store_true",
+                   help="also enlarge originals smaller than --image-size (default: store them at their own size)")
     p.add_argument("--encode-format", default="jpg", choices=["jpg", "png", "webp"])
     p.add_argument("--processes", type=int, default=2, help="download processes (default 2)")
     p.add_argument("--threads", type=int, default=32, help="download threads per process (default 32)")
@@ -85,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
         **({"disallowed_header_directives": ()} if args.no_opt_out else {}),
     )
     config = DownloadConfig(
-        image_size=args.image_size, resize_mode=args.resize_mode, encode_format=args.encode_format,
+        image_size=args.image_size, resize_mode=args.resize_mode, resize_only_if_bigger=not args.upscale,
+        encode_format=args.encode_format,
         processes=args.processes, threads=args.threads, distributor=args.distributor, fetch=fetch,
     )
     manifest = ingest(

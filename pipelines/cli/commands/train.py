@@ -57,7 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     jobs.required = True
 
     e = jobs.add_parser("eva-clip", help="contrastive training with open_clip_train on export-eva-clip shards")
-    e.add_argument("data", type=Path, help="a `tessera export-eva-clip` output folder (with sizes.json)")
+    e.add_argument("data", type=Path, help="a `tessera export-eva-clip` output folder (with sizes.json); "
+                                             "trains on every export in it")
     e.add_argument("--out", type=Path, required=True, help="open_clip --logs folder")
     e.add_argument("--model", default="tessera-tiny-clip",
                    help="open_clip model name (tessera-tiny-clip, tessera-tiny-eva02-clip, EVA02-L-14, ...)")
