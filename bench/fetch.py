@@ -137,6 +137,7 @@ def run_img2dataset(meta: Path, out: Path) -> float:
     download(url_list=str(meta), input_format="parquet", url_col="URL", caption_col="TEXT",
              output_format="webdataset", output_folder=str(out), processes_count=SETTINGS["processes"],
              thread_count=SETTINGS["threads"], image_size=SETTINGS["image_size"], resize_mode="keep_ratio",
+             resize_only_if_bigger=True,  # Tessera's default: small originals are not upscaled
              number_sample_per_shard=SETTINGS["samples_per_shard"], compute_hash="sha256", timeout=10, retries=0,
              extract_exif=True, enable_wandb=False, save_additional_columns=None)
     return time.perf_counter() - start
