@@ -42,6 +42,24 @@ def test_schema_without_the_sources_columns(capsys, tmp_path):
     assert code == 2 and err.count("\n") == 1 and "'URL'" in err and "'TEXT'" in err
 
 
+def test_parquet_with_corrupt_data_pages(capsys, tmp_path):
+    """The footer reads fine (schema checks pass); the pages do not: one line naming the file, exit 2."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    clean = tmp_path / "clean.parquet"
+    pq.write_table(pa.table({"URL": [f"http://h/{i}.jpg" for i in range(3000)],
+                             "TEXT": [f"caption number {i} " * 8 for i in range(3000)]}), clean, compression="none")
+    data = bytearray(clean.read_bytes())
+    data[len(data) // 2:len(data) // 2 + 4000] = b"\xff" * 4000
+    bad = tmp_path / "pages.parquet"
+    bad.write_bytes(bytes(data))
+    code, _, err = _run(capsys, "ingest", "--source", "laion", "--metadata", str(bad), "--out", str(tmp_path / "o"))
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "cannot read the metadata" in err and "pages.parquet" in err
+    assert not list((tmp_path / "o").glob("partitions/*.json"))  # nothing recorded as prepared
+
+
 def test_unwritable_out(capsys, tmp_path, good):
     blocker = tmp_path / "file"
     blocker.write_text("I am a file")

@@ -16,7 +16,7 @@ from fetch_server import body, jpeg, redirect, serve
 from pipelines.ingest.fetch import ALLOW_PRIVATE_ENV, AddressPolicy, FetchConfig, Fetcher, parse_inet_aton, reason_of
 
 IMG = jpeg()
-# Loopback written every way glibc's inet_aton reads it (REFERENCE.md section 13).
+# Loopback written every way glibc's inet_aton reads it (docs/reference.md section 9).
 LOOPBACK_FORMS = ["127.0.0.1", "2130706433", "0x7f000001", "017700000001", "0177.0.0.1", "127.1", "127.0.1",
                   "0x7f.1", "127.000.000.001", "0X7F.0x0.0x0.0x1"]
 PRIVATE_HOSTS = LOOPBACK_FORMS + [

@@ -3,7 +3,7 @@
 Python's `ipaddress` misses CGNAT (100.64/10), deprecated site-local fec0::/10, the 192.0.0/24 fix of
 CVE-2024-4032 on 3.11.7, and addresses that embed an IPv4 one (IPv4-mapped, 6to4, NAT64, IPv4-compatible), so
 the networks are listed here and wrapped IPv4 addresses are judged by the address they carry
-(REFERENCE.md section 13).
+(docs/reference.md section 9).
 """
 
 from __future__ import annotations
