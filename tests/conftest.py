@@ -44,6 +44,18 @@ def mark_finished(root: Path, marker_dir: str, unit: str, rels: list[str], stats
         return writer.commit(stats)
 
 
+@pytest.fixture(autouse=True)
+def _no_lingering_dagster_instance():
+    """Dagster 1.13 keeps the defs-state storage of the last entered instance in a context variable; in one long
+    pytest process a disposed instance's storage can linger there and break a later test's Definitions
+    ("Attempted to resolve undefined DagsterInstance weakref"). Every test starts without one, as a fresh process
+    (the CLI, the daemon, the webserver) does."""
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    _current_storage.set(None)
+    yield
+
+
 @contextmanager
 def dagster_instance(home: Path):
     """A DagsterInstance over the folder `home`, disposed at the end. Not used as `with instance:`: Dagster 1.13
