@@ -12,6 +12,8 @@ from crash_fixture import assert_ingest_equal, ingest_args, reference_ingest, st
 from pipelines.core import schema as S
 from pipelines.core.shards import complete_shards
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, www, base_url):

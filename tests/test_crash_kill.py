@@ -18,6 +18,8 @@ from pipelines.cli.main import main
 from pipelines.core import schema as S
 from pipelines.core.shards import complete_shards
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, www, base_url):

@@ -23,6 +23,8 @@ from pipelines.ingest.image_downloader import expected_rows
 from pipelines.ingest.partitions import load_manifests
 from pipelines.tokenize.shards import DROPPED_DIR, TOKENS_DIR, token_job
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, www, base_url):
