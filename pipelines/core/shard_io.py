@@ -81,6 +81,14 @@ def write_json_atomic(obj, path: Path) -> Path:
     return Path(path)
 
 
+def remove_temp_copies(*paths: Path) -> None:
+    """Delete temporary copies of `paths` that a crashed writer left; call it holding the lock every writer of those
+    files takes, so no live writer's copy can be among them."""
+    for path in map(Path, paths):
+        for leftover in path.parent.glob(f"{TMP_PREFIX}{path.name}.*"):
+            leftover.unlink(missing_ok=True)
+
+
 def read_json(path: Path, default=None):
     """Read a JSON file, or return `default` when it does not exist."""
     path = Path(path)

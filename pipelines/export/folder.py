@@ -17,7 +17,7 @@ from typing import Iterable
 from pipelines.core import schema as S
 from pipelines.core.errors import TesseraUserError
 from pipelines.core.locks import exclusive, lock_path
-from pipelines.core.shard_io import TMP_PREFIX, read_json, write_json_atomic
+from pipelines.core.shard_io import read_json, remove_temp_copies, write_json_atomic
 from pipelines.core.shard_job import FILES_KEY, MARKER_SUFFIX, ShardJob
 
 INDEX = "export_manifest.json"  # {"exports": {export id: that export's manifest}}
@@ -87,9 +87,7 @@ def register(job: ShardJob, manifest: dict) -> dict[str, dict]:
     """Add a finished export to the folder's index and rewrite `sizes.json` for every complete export in it."""
     out = job.root
     with exclusive(lock_path(out, "export-index"), what=f"the export index of {out}", wait=True):
-        # Every writer of these two files holds this lock: temporary copies seen now are a crashed run's.
-        for leftover in [*out.glob(f"{TMP_PREFIX}{INDEX}.*"), *out.glob(f"{TMP_PREFIX}{S.SIZES_FILE}.*")]:
-            leftover.unlink(missing_ok=True)
+        remove_temp_copies(out / INDEX, out / S.SIZES_FILE)  # every writer of the two holds this lock
         index = {i: m for i, m in read_index(out).items() if i != manifest["id"] and is_complete(job, m)}
         for unit in _units(job):  # markers whose tar is gone (an export whose tars were deleted) only mislead
             if job.read_marker(unit) is None and not (out / f"{unit}.tar").exists():

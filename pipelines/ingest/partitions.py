@@ -6,7 +6,6 @@ crash or a retry resumes the same shards and sample keys stay unique across part
 
 from __future__ import annotations
 
-import fcntl
 import re
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pipelines.core import schema as S
 from pipelines.core.errors import TesseraUserError
+from pipelines.core.locks import exclusive, lock_path
 from pipelines.core.shard_io import read_json, write_json_atomic
 
 DATASET_FILE = "ingest.json"
@@ -57,14 +57,9 @@ def partition_name(files: list[Path]) -> str:
 
 @contextmanager
 def locked(out: Path):
-    """Hold an exclusive lock on the ingest folder while partitions are allocated."""
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """Hold the ingest folder's lock while partitions are allocated or folder-wide files are rewritten."""
+    with exclusive(lock_path(out, "ingest-folder"), what=f"the ingest folder {out}", wait=True):
+        yield
 
 
 def manifest_path(out: Path, name: str) -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 from pipelines.core import schema as S
 from pipelines.core.errors import TesseraEnvironmentError, TesseraUserError
 from pipelines.core.locks import exclusive, lock_path
-from pipelines.core.shard_io import TMP_PREFIX, write_json_atomic
+from pipelines.core.shard_io import remove_temp_copies, write_json_atomic
 from pipelines.core.shards import ingest_job
 from pipelines.ingest.image_downloader import DownloadConfig, DownloadResult, ImageDownloader
 from pipelines.ingest.metadata_preparer import MetadataPreparer
@@ -52,10 +52,7 @@ def write_sizes(out: Path) -> dict[str, int]:
     beside the tars)."""
     sizes = {f"{sid}.tar": int(marker["successes"]) for sid, marker in ingest_job(out).finished().items()}
     with locked(Path(out)):
-        # Every writer of sizes.json holds this lock, so temporary copies seen now are a crashed run's.
-        for folder in (Path(out), Path(out) / S.SHARDS_DIR):
-            for leftover in folder.glob(f"{TMP_PREFIX}{S.SIZES_FILE}.*"):
-                leftover.unlink(missing_ok=True)
+        remove_temp_copies(Path(out) / S.SIZES_FILE, Path(out) / S.SHARDS_DIR / S.SIZES_FILE)  # writers hold this lock
         write_json_atomic(sizes, Path(out) / S.SIZES_FILE)
         write_json_atomic(sizes, Path(out) / S.SHARDS_DIR / S.SIZES_FILE)
     return sizes
