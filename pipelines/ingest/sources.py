@@ -63,12 +63,21 @@ SOURCES: dict[str, SourceSchema] = {
 }
 
 
+# Document sources (pipelines.documents): their distinct image URLs are prepared from a table that
+# `pipelines.documents.ingest` writes with these columns.
+DOCUMENT_IMAGE_TABLES: dict[str, SourceSchema] = {
+    name: SourceSchema(name, url="url", caption="caption", width="original_width", height="original_height")
+    for name in ("mmc4", "obelics")
+}
+
+
 def get_source(name: str) -> SourceSchema:
     """The schema for `name`, or a user error listing the known sources."""
     try:
-        return SOURCES[name]
+        return SOURCES[name] if name in SOURCES else DOCUMENT_IMAGE_TABLES[name]
     except KeyError:
-        raise TesseraUserError(f"unknown source '{name}'; choose one of: {', '.join(SOURCES)}") from None
+        raise TesseraUserError(
+            f"unknown source '{name}'; choose one of: {', '.join([*SOURCES, *DOCUMENT_IMAGE_TABLES])}") from None
 
 
 def validate_files(paths: list[Path], source: SourceSchema) -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipelines.documents.ingest import ingest_documents
+from pipelines.documents.sources import DOCUMENT_SOURCES
 from pipelines.ingest.fetch import FetchConfig
 from pipelines.ingest.image_downloader import DownloadConfig
 from pipelines.ingest.sequence import ingest
@@ -24,8 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Ingesting more files into the same OUT adds a partition whose URLs already seen count as duplicates."
         ),
     )
-    p.add_argument("--source", required=True, choices=sorted(SOURCES), help="metadata schema of the input files")
-    p.add_argument("--metadata", required=True, nargs="+", type=Path, metavar="PATH", help="metadata parquet file(s)")
+    p.add_argument("--source", required=True, choices=sorted(SOURCES) + list(DOCUMENT_SOURCES),
+                   help="metadata schema of the input files; mmc4 and obelics are interleaved documents "
+                        "(docs/documents.md): their distinct image URLs are downloaded once, and every document and "
+                        "image occurrence gets an outcome in OUT/documents/")
+    p.add_argument("--metadata", required=True, nargs="+", type=Path, metavar="PATH",
+                   help="metadata parquet file(s); for --source mmc4 MMC4's JSON lines (.jsonl, .jsonl.gz, .zip)")
     p.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
     p.add_argument("--partition", help="partition name (default: derived from the file names)")
     p.add_argument("--image-size", type=int, default=512, help="target image side in px (default 512)")
@@ -92,9 +98,23 @@ def run(args: argparse.Namespace) -> int:
         encode_format=args.encode_format,
         processes=args.processes, threads=args.threads, distributor=args.distributor, fetch=fetch,
     )
-    manifest = ingest(
-        args.source, args.metadata, args.out, partition=args.partition, download=config,
-        samples_per_shard=args.samples_per_shard, wait=args.wait, progress=not args.quiet,
-    )
+    options = dict(partition=args.partition, download=config, samples_per_shard=args.samples_per_shard,
+                   wait=args.wait, progress=not args.quiet)
+    if args.source in DOCUMENT_SOURCES:
+        documents, manifest, counts = ingest_documents(args.source, args.metadata, args.out, **options)
+        print_ingest_report(args.out, manifest, brief=args.quiet)
+        print_document_summary(documents, counts)
+        return 0
+    manifest = ingest(args.source, args.metadata, args.out, **options)
     print_ingest_report(args.out, manifest, brief=args.quiet)
     return 0
+
+
+def print_document_summary(manifest, counts: dict) -> None:
+    """One line for documents and one for image occurrences, each broken down by outcome."""
+    def fmt(d: dict) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(d.items()))
+
+    print(f"documents: {manifest.input_documents} read -> {fmt(counts['documents'])}")
+    print(f"images in documents: {manifest.image_occurrences} ({manifest.distinct_urls} distinct URLs) -> "
+          f"{fmt(counts['images'])}")
