@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from pipelines.documents.presets import PRESETS as DOCUMENT_PRESETS
 from pipelines.curate.presets import PRESETS, build_stages, get_preset, keep_rate_band, parse_metadata_rule
 from pipelines.curate.scoring import ScoringOptions, score_shards
 from pipelines.curate.selection import check_rule_columns, run_selection
@@ -22,7 +23,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("curate", help="score, filter and dedup downloaded shards into a curated selection",
                               description=__doc__)
     p.add_argument("ingest_out", type=Path, metavar="INGEST_OUT", help="a folder written by `tessera ingest`")
-    p.add_argument("--preset", required=True, choices=sorted(PRESETS), help="filter chain to apply")
+    p.add_argument("--preset", required=True, choices=sorted(PRESETS) + list(DOCUMENT_PRESETS),
+                   help="filter chain to apply; mmc4, mmc4_core and obelics curate interleaved documents "
+                        "(docs/documents.md) into documents/NNNNN.tar, doc_ledger.parquet and image_ledger.parquet")
     p.add_argument("--out", required=True, type=Path, help="output folder (rerun the same command to resume)")
     p.add_argument("--clip-model", default=None,
                    help="tiny | open_clip NAME[:TAG|:random|:CKPT_FILE] | hf-hub:ORG/REPO | CHECKPOINT_DIR "
@@ -34,7 +37,9 @@ def register(subparsers) -> None:
     p.add_argument("--num-actors", type=int, default=1, help="Ray actors for scoring (--engine ray)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     p.add_argument("--embeddings", action="store_true", help="also write fp16 image embeddings to embeddings/")
-    p.add_argument("--min-clip-score", type=float, default=None, help="override the preset's CLIP threshold")
+    p.add_argument("--min-clip-score", type=float, default=None,
+                   help="override the preset's CLIP threshold (documents: an image's best-sentence similarity)")
+    p.add_argument("--docs-per-shard", type=int, default=1000, help="documents per output tar (document presets)")
     p.add_argument("--top-fraction", type=float, default=None, help="override the preset's pool fraction")
     p.add_argument("--near-dup-distance", type=int, default=None,
                    help="also drop near-duplicate images within this pHash Hamming distance")
@@ -49,9 +54,11 @@ def run(args: argparse.Namespace) -> int:
     """Score every unscored shard, then select over the whole pool and print a summary."""
     from tqdm import tqdm
 
-    preset = get_preset(args.preset)
     if not args.ingest_out.is_dir():
         raise TesseraUserError(f"INGEST_OUT {args.ingest_out} does not exist")
+    if args.preset in DOCUMENT_PRESETS:
+        return run_documents(args)
+    preset = get_preset(args.preset)
     if args.batch_size < 1 or args.num_actors < 1:
         raise TesseraUserError("--batch-size and --num-actors must be at least 1")
     if args.top_fraction is not None and not 0 < args.top_fraction <= 1:
@@ -107,3 +114,39 @@ def _print_summary(summary: dict, scored_now: int, n_shards: int, score_s: float
     for reason, n in summary["dropped_by_reason"].items():
         print(f"    {reason:<36}{n:>8}")
     print(f"  -> {out}/curated, {out}/dropped, {out}/scores")
+
+
+def run_documents(args: argparse.Namespace) -> int:
+    """Document presets: score images against their documents' texts, select, write document shards."""
+    from pipelines.documents.curate import score_documents, select_documents, write_document_shards
+    from pipelines.documents.presets import get_document_preset
+
+    preset = get_document_preset(args.preset)
+    unsupported = [flag for flag, value in (("--top-fraction", args.top_fraction),
+                                            ("--near-dup-distance", args.near_dup_distance),
+                                            ("--max-meta", args.max_meta), ("--min-meta", args.min_meta),
+                                            ("--embeddings", args.embeddings)) if value]
+    if args.engine != "local":
+        unsupported.append(f"--engine {args.engine}")
+    if unsupported:
+        raise TesseraUserError(f"{', '.join(unsupported)} do(es) not apply to the document preset {preset.name}")
+    if args.batch_size < 1 or args.docs_per_shard < 1:
+        raise TesseraUserError("--batch-size and --docs-per-shard must be at least 1")
+    clip_model = args.clip_model or preset.reference_clip_model or "ViT-B-32:openai"
+    min_sim = args.min_clip_score if args.min_clip_score is not None else preset.min_sim
+    start = time.perf_counter()
+    score_documents(args.ingest_out, args.out, clip_model, batch_size=args.batch_size, precision=args.precision,
+                    log=lambda line: print(line, file=sys.stderr))
+    summary = select_documents(args.ingest_out, args.out, preset, min_sim)
+    shards = write_document_shards(args.ingest_out, args.out, args.docs_per_shard)
+    seconds = time.perf_counter() - start
+    print(f"curate ({preset.name}, CLIP {_model_id(clip_model)}): {summary['documents']} documents -> kept "
+          f"{summary['kept']} in {len(shards)} shards; {summary['images']} image occurrences -> kept "
+          f"{summary['image_occurrences_kept']} ({summary['images_kept']} distinct) in {seconds:.1f} s")
+    for title, rows in (("documents", summary["documents_by_outcome"]), ("images", summary["images_by_outcome"])):
+        print(f"  {title}:")
+        for row in rows:
+            label = row["outcome"] + (f" ({row['reason']})" if row["reason"] else "")
+            print(f"    {label:<44}{row['n']:>8}")
+    print(f"  -> {args.out}/documents, doc_ledger.parquet, image_ledger.parquet, curated/ (tokenize --curated)")
+    return 0

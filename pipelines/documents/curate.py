@@ -1,0 +1,466 @@
+"""`tessera curate INGEST_OUT --preset mmc4|mmc4_core|obelics`: document curation with the published rules.
+
+1. Scores (per document partition, resumable): every downloaded image occurrence gets its open_clip cosine
+   similarity to every text item of its document (`doc_scores/<partition>.parquet`, marker last). Images are read
+   from the ingest shards by sample key and embedded once per partition; texts are embedded in batches.
+2. Selection (whole pool): image rules (size, aspect, URL words, URL frequency, in-document duplicates, relevance),
+   text rules (paragraph words, spam ratio), MMC4 assignment of unplaced images to sentences (`assignment.py`),
+   document limits (images, sentences, words, assignment similarity), then page-URL and image-set dedup.
+   Every document of the ingest folder lands in `doc_ledger.parquet` exactly once (kept, dropped or rejected, with
+   stage, reason, value) and every image occurrence of an accepted document in `image_ledger.parquet`.
+3. Outputs: `curated/document_images.parquet` (the kept images' keys, for `tessera tokenize --curated`),
+   `selection.parquet` (each kept document's final item list as JSON) and document shards `documents/NNNNN.tar`
+   (`<doc_id>.json` + `<doc_id>.<i>.<ext>`, format in `pipelines.documents.schema`), each verified before its marker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import tarfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.core.errors import TesseraUserError
+from pipelines.core.shard_io import write_json_atomic, write_parquet_atomic
+from pipelines.core.shard_job import ShardJob
+from pipelines.core.shards import complete_shards
+from pipelines.curate.scoring import read_tar_images
+from pipelines.documents import schema as D
+from pipelines.documents.assignment import assign_images
+from pipelines.documents.ingest import doc_file, load_document_manifests
+from pipelines.documents.presets import SPAM_WORDS, DocumentPreset
+
+SCORES_DIR = "doc_scores"
+SHARDS_DIR = "documents"
+SCORE_SCHEMA = pa.schema([(D.DOC_ID, pa.string()), ("item", pa.int32()), ("key", pa.string()),
+                          ("sims", pa.list_(pa.float32())), ("error", pa.string())])
+DOC_LEDGER = pa.schema([(D.DOC_ID, pa.string()), ("input_file", pa.string()), ("input_row", pa.int64()),
+                        ("outcome", pa.string()), ("stage", pa.string()), ("reason", pa.string()),
+                        ("value", pa.float64()), ("duplicate_of", pa.string()), ("n_images", pa.int32()),
+                        ("n_texts", pa.int32())])
+IMAGE_LEDGER = pa.schema([(D.DOC_ID, pa.string()), ("item", pa.int32()), ("url", pa.string()), ("key", pa.string()),
+                          ("outcome", pa.string()), ("stage", pa.string()), ("reason", pa.string()),
+                          ("value", pa.float64()), ("sim", pa.float32())])
+TEXT_LEDGER = pa.schema([(D.DOC_ID, pa.string()), ("item", pa.int32()), ("reason", pa.string()),
+                         ("value", pa.float64())])
+WORD = re.compile(r"\w[\w'-]*", re.UNICODE)
+
+
+def _words(text: str) -> list[str]:
+    return WORD.findall(text.lower())
+
+
+# --------------------------------------------------------------------------------------------------- 1. scores
+def linked_partitions(ingest_out: Path) -> list[str]:
+    """Document partitions of `ingest_out` whose download finished and whose outcomes are written."""
+    names = [m.name for m in load_document_manifests(ingest_out)
+             if doc_file(ingest_out, m.name, "image_outcomes").exists()]
+    if not names:
+        raise TesseraUserError(f"{ingest_out} holds no ingested documents (run `tessera ingest --source mmc4|obelics` "
+                               "to the end first)")
+    return names
+
+
+def _image_bytes(ingest_out: Path, keys: set[str]) -> dict[str, bytes]:
+    """Encoded images by sample key, read from the ingest shards that hold them."""
+    found: dict[str, bytes] = {}
+    for shard in complete_shards(ingest_out):
+        if any(k.startswith(shard.shard_id) for k in keys):
+            found.update((k, v) for k, v in read_tar_images(shard.tar).items() if k in keys)
+    return found
+
+
+def score_partition(ingest_out: Path, name: str, scorer, batch_size: int) -> pa.Table:
+    """CLIP similarity of each downloaded image occurrence of partition `name` to every text item of its document."""
+    docs = {d[D.DOC_ID]: d[D.ITEMS] for d in pq.read_table(doc_file(ingest_out, name), columns=[D.DOC_ID, D.ITEMS])
+            .to_pylist()}
+    occ = [o for o in pq.read_table(doc_file(ingest_out, name, "image_outcomes"),
+                                    columns=[D.DOC_ID, "item", "key"]).to_pylist() if o["key"]]
+    keys = sorted({o["key"] for o in occ})
+    data = _image_bytes(ingest_out, set(keys))
+    embedding, errors = {}, {}
+    for start in range(0, len(keys), batch_size):
+        chunk = keys[start:start + batch_size]
+        pixels, errs = scorer.pil_batch([data.get(k, b"") for k in chunk])
+        emb = scorer.embed_images(pixels).cpu().numpy()
+        for k, e, err in zip(chunk, emb, errs):
+            embedding[k], errors[k] = e, (err if k in data else "missing_in_tar")
+    doc_ids = sorted({o[D.DOC_ID] for o in occ})
+    texts = [(d, i, it["text"]) for d in doc_ids for i, it in enumerate(docs[d]) if it["type"] == D.TEXT]
+    text_emb: dict[tuple[str, int], np.ndarray] = {}
+    for start in range(0, len(texts), batch_size * 4):
+        chunk = texts[start:start + batch_size * 4]
+        emb = scorer.embed_texts([t for _, _, t in chunk]).cpu().numpy()
+        text_emb.update(((d, i), e) for (d, i, _), e in zip(chunk, emb))
+    rows = []
+    for o in occ:
+        doc_texts = [i for i, it in enumerate(docs[o[D.DOC_ID]]) if it["type"] == D.TEXT]
+        t = np.stack([text_emb[(o[D.DOC_ID], i)] for i in doc_texts])
+        sims = (t @ embedding[o["key"]]).clip(-1, 1).astype(np.float32)
+        error = errors[o["key"]]
+        rows.append({D.DOC_ID: o[D.DOC_ID], "item": o["item"], "key": o["key"],
+                     "sims": None if error else sims.tolist(), "error": error})
+    return pa.Table.from_pylist(rows, SCORE_SCHEMA)
+
+
+def score_documents(ingest_out: Path, out: Path, clip_model: str, *, batch_size: int = 64, precision: str = "fp32",
+                    log=lambda s: None) -> dict[str, dict]:
+    """Score every linked partition not scored yet under `out`; returns partition -> marker."""
+    from models.clip_scorer import ClipScorer
+
+    job = ShardJob(out, SCORES_DIR)
+    todo = job.pending(linked_partitions(ingest_out))
+    scorer = None
+    for name in todo:
+        with job.unit(name) as writer:
+            if writer is None:
+                continue
+            scorer = scorer or ClipScorer(clip_model, precision=precision)
+            recorded = {m.get("model") for m in job.finished().values()} - {scorer.model_id}
+            if recorded:
+                raise TesseraUserError(f"{out} holds document scores of {recorded.pop()}; use the same --clip-model "
+                                       "or another --out")
+            t0 = time.perf_counter()
+            table = score_partition(ingest_out, name, scorer, batch_size)
+            writer.parquet(table, f"{SCORES_DIR}/{name}.parquet")
+            seconds = time.perf_counter() - t0
+            writer.commit({"partition": name, "model": scorer.model_id, "images": table.num_rows,
+                           "seconds": round(seconds, 3)},
+                          expect={f"{SCORES_DIR}/{name}.parquet": table.num_rows})
+            log(f"scored {table.num_rows} document images of partition {name} in {seconds:.1f} s")
+    return job.finished()
+
+
+# ------------------------------------------------------------------------------------------------ 2. selection
+class _Doc:
+    """One document while the rules run: its items, per-image state and the first reason that drops it."""
+
+    def __init__(self, row: dict, outcome: dict, images: list[dict], sims: dict[int, dict]) -> None:
+        self.id, self.row, self.ingest = row[D.DOC_ID], row, outcome
+        self.items = row[D.ITEMS]
+        self.texts = {i: it["text"] for i, it in enumerate(self.items) if it["type"] == D.TEXT}
+        self.images = {o["item"]: dict(o, sims=sims.get(o["item"], {}).get("sims"),
+                                       error=sims.get(o["item"], {}).get("error"), drop=None, value=None, sim=None)
+                       for o in images}
+        self.dropped_texts: dict[int, tuple[str, float]] = {}
+        self.reason: tuple[str, float | None, str | None] | None = None
+
+    def kept_images(self) -> list[int]:
+        return [i for i, im in self.images.items() if im["drop"] is None]
+
+    def kept_texts(self) -> list[int]:
+        return [i for i in self.texts if i not in self.dropped_texts]
+
+    def drop_image(self, item: int, reason: str, value: float | None = None) -> None:
+        if self.images[item]["drop"] is None:
+            self.images[item].update(drop=reason, value=value)
+
+    def drop(self, reason: str, value: float | None = None, duplicate_of: str | None = None) -> None:
+        if self.reason is None:
+            self.reason = (reason, value, duplicate_of)
+
+
+def _image_rules(doc: _Doc, preset: DocumentPreset, url_documents: Counter, min_sim: float | None) -> None:
+    seen: set[str] = set()
+    for item, im in sorted(doc.images.items()):
+        if im["outcome"] != D.DOWNLOADED:
+            doc.drop_image(item, "not_downloaded")
+            continue
+        w, h = im["original_width"] or im["width"], im["original_height"] or im["height"]
+        url = (im["url"] or "").lower()
+        if im["error"]:
+            doc.drop_image(item, "decode_error")
+        elif im["key"] in seen:
+            doc.drop_image(item, "duplicate_image_in_document")
+        elif any(word in url for word in preset.url_blocklist):
+            doc.drop_image(item, "image_url_pattern")
+        elif preset.max_url_documents is not None and url_documents[im["key"]] > preset.max_url_documents:
+            doc.drop_image(item, "image_url_too_frequent", url_documents[im["key"]])
+        elif w and h and min(w, h) < preset.min_side:
+            doc.drop_image(item, "image_too_small", min(w, h))
+        elif w and h and preset.max_side is not None and max(w, h) > preset.max_side:
+            doc.drop_image(item, "image_too_large", max(w, h))
+        elif w and h and not preset.min_aspect <= w / h <= preset.max_aspect:
+            doc.drop_image(item, "image_aspect_ratio", round(w / h, 4))
+        seen.add(im["key"])
+    texts = doc.kept_texts()
+    if min_sim is None or not texts:
+        return
+    order = list(doc.texts)
+    for item in doc.kept_images():
+        best = max(doc.images[item]["sims"][order.index(t)] for t in texts)
+        if best < min_sim:
+            doc.drop_image(item, "low_clip_similarity", round(float(best), 6))
+
+
+def _text_rules(doc: _Doc, preset: DocumentPreset) -> None:
+    for item, text in doc.texts.items():
+        words = _words(text)
+        if not text.strip():
+            doc.dropped_texts[item] = ("empty_text", 0)
+        elif preset.paragraph_min_words is not None and len(words) < preset.paragraph_min_words:
+            doc.dropped_texts[item] = ("paragraph_too_short", len(words))
+        elif preset.paragraph_max_words is not None and len(words) > preset.paragraph_max_words:
+            doc.dropped_texts[item] = ("paragraph_too_long", len(words))
+        elif preset.max_spam_ratio is not None and words:
+            ratio = sum(w in SPAM_WORDS for w in words) / len(words)
+            if ratio >= preset.max_spam_ratio:
+                doc.dropped_texts[item] = ("spam_words", round(ratio, 4))
+
+
+def _place(doc: _Doc) -> list[dict]:
+    """The document's final items: kept texts, kept images before their sentence (assigned when unplaced)."""
+    order = list(doc.texts)
+    texts = doc.kept_texts()
+    images = doc.kept_images()
+    unplaced = [i for i in images if not doc.items[i]["placed"]]
+    before: dict[int, list[int]] = defaultdict(list)
+    if unplaced:
+        sim = np.array([[doc.images[i]["sims"][order.index(t)] for t in texts] for i in unplaced])
+        for i, j in zip(unplaced, assign_images(sim)):
+            before[texts[int(j)]].append(i)
+            doc.images[i]["sim"] = float(sim[unplaced.index(i), int(j)])
+    for i in images:
+        if doc.items[i]["placed"]:
+            nxt = next((t for t in texts if t > i), None)  # MMC4: the sentence the image was matched to follows it
+            anchor = nxt if nxt is not None else texts[-1]
+            doc.images[i]["sim"] = float(doc.images[i]["sims"][order.index(anchor)]) if doc.images[i]["sims"] else None
+    final: list[dict] = []
+    placed = {i for i in images if doc.items[i]["placed"]}
+    for pos, it in enumerate(doc.items):
+        if pos in placed:
+            final.append({"type": D.IMAGE, "key": doc.images[pos]["key"], "url": it["url"],
+                          "sim": doc.images[pos]["sim"]})
+        elif pos in doc.texts and pos not in doc.dropped_texts:
+            for i in before.get(pos, []):
+                final.append({"type": D.IMAGE, "key": doc.images[i]["key"], "url": doc.items[i]["url"],
+                              "sim": doc.images[i]["sim"]})
+            final.append({"type": D.TEXT, "text": it["text"]})
+    return final
+
+
+def _document_rules(doc: _Doc, preset: DocumentPreset) -> None:
+    texts, images = doc.kept_texts(), doc.kept_images()
+    words = sum(len(_words(doc.texts[t])) for t in texts)
+    if not texts:
+        doc.drop("no_text_kept")
+    elif not images:
+        doc.drop("no_image_kept")
+    elif len(images) < preset.min_images:
+        doc.drop("too_few_images", len(images))
+    elif preset.max_images is not None and len(images) > preset.max_images:
+        doc.drop("too_many_images", len(images))
+    elif preset.min_sentences is not None and len(texts) < preset.min_sentences:
+        doc.drop("too_few_sentences", len(texts))
+    elif preset.max_sentences is not None and len(texts) > preset.max_sentences:
+        doc.drop("too_many_sentences", len(texts))
+    elif preset.min_words is not None and words < preset.min_words:
+        doc.drop("too_few_words", words)
+    elif preset.max_words is not None and words > preset.max_words:
+        doc.drop("too_many_words", words)
+
+
+def _warc(doc: _Doc) -> str:
+    extra = json.loads(doc.row[D.EXTRA] or "{}")
+    return str((extra.get("general_metadata") or {}).get("warc_filename") or "")
+
+
+def _dedup(docs: list[_Doc], preset: DocumentPreset) -> None:
+    """Page-URL dedup (the latest WARC file wins, then input order) and, for OBELICS, identical image sets."""
+    rank = {d.id: n for n, d in enumerate(docs)}
+    live = [d for d in docs if d.reason is None]
+    by_url: dict[str, list[_Doc]] = defaultdict(list)
+    for d in live:
+        if d.row["url"]:
+            by_url[d.row["url"]].append(d)
+    for group in by_url.values():
+        winner = max(group, key=lambda d: (_warc(d), -rank[d.id]))
+        for d in group:
+            if d is not winner:
+                d.drop("duplicate_document_url", duplicate_of=winner.id)
+    if not preset.dedup_image_sets:
+        return
+    by_set: dict[tuple, _Doc] = {}
+    for d in sorted((d for d in live if d.reason is None), key=lambda d: (_warc(d), -rank[d.id]), reverse=True):
+        key = tuple(sorted(d.images[i]["key"] for i in d.kept_images()))
+        if key in by_set:
+            d.drop("duplicate_image_set", duplicate_of=by_set[key].id)
+        else:
+            by_set[key] = d
+
+
+def _load(ingest_out: Path, out: Path, names: list[str]) -> tuple[list[_Doc], list[dict]]:
+    docs, ingest_only = [], []
+    for name in names:
+        outcomes = pq.read_table(doc_file(ingest_out, name, "doc_outcomes")).to_pylist()
+        images = defaultdict(list)
+        for o in pq.read_table(doc_file(ingest_out, name, "image_outcomes")).to_pylist():
+            images[o[D.DOC_ID]].append(o)
+        sims = defaultdict(dict)
+        for s in pq.read_table(Path(out) / SCORES_DIR / f"{name}.parquet").to_pylist():
+            sims[s[D.DOC_ID]][s["item"]] = s
+        rows = {r[D.DOC_ID]: r for r in pq.read_table(doc_file(ingest_out, name)).to_pylist()}
+        for o in outcomes:
+            if o["outcome"] == D.KEPT:
+                docs.append(_Doc(rows[o[D.DOC_ID]], o, images[o[D.DOC_ID]], sims[o[D.DOC_ID]]))
+            else:
+                ingest_only.append(o)
+                if o[D.DOC_ID] in rows:  # dropped at ingest: its images still get a curation row
+                    docs.append(_Doc(rows[o[D.DOC_ID]], o, images[o[D.DOC_ID]], {}))
+    return docs, ingest_only
+
+
+def select_documents(ingest_out: Path, out: Path, preset: DocumentPreset, min_sim: float | None) -> dict:
+    """Run every rule over the whole pool; write the ledgers, curated keys and the selection; return the summary."""
+    names = linked_partitions(ingest_out)
+    docs, ingest_only = _load(ingest_out, out, names)
+    url_documents = Counter(k for d in docs if d.ingest["outcome"] == D.KEPT
+                            for k in {im["key"] for im in d.images.values() if im["key"]})
+    selected: list[tuple[_Doc, list[dict]]] = []
+    for d in docs:
+        if d.ingest["outcome"] != D.KEPT:
+            continue
+        _text_rules(d, preset)
+        _image_rules(d, preset, url_documents, min_sim)
+        _document_rules(d, preset)
+    _dedup([d for d in docs if d.ingest["outcome"] == D.KEPT], preset)
+    for d in docs:
+        if d.ingest["outcome"] != D.KEPT or d.reason is not None:
+            continue
+        final = _place(d)
+        kept_sims = [it["sim"] for it in final if it["type"] == D.IMAGE and it["sim"] is not None]
+        if preset.assignment_sim is not None:
+            share = sum(s > preset.assignment_sim for s in kept_sims) / max(len(kept_sims), 1)
+            if share < preset.assignment_share:
+                d.drop("low_assignment_similarity", round(share, 4))
+                continue
+        selected.append((d, final))
+    return _write_selection(ingest_out, out, docs, ingest_only, selected, preset, min_sim)
+
+
+def _write_selection(ingest_out, out, docs, ingest_only, selected, preset, min_sim) -> dict:
+    out = Path(out)
+    kept_ids = {d.id for d, _ in selected}
+    doc_rows, image_rows, text_rows = [], [], []
+    for o in ingest_only:
+        if o[D.DOC_ID] is None or o["outcome"] == D.REJECTED:
+            doc_rows.append({D.DOC_ID: o[D.DOC_ID], "input_file": o["input_file"], "input_row": o["input_row"],
+                             "outcome": o["outcome"], "stage": "ingest", "reason": o["reason"]})
+    for d in docs:
+        at_ingest = d.ingest["outcome"] != D.KEPT
+        if at_ingest:
+            doc_rows.append({D.DOC_ID: d.id, "input_file": d.row["input_file"], "input_row": d.row["input_row"],
+                             "outcome": D.DROPPED, "stage": "ingest", "reason": d.ingest["reason"],
+                             "n_images": len(d.images), "n_texts": len(d.texts)})
+        else:
+            reason, value, dup = d.reason or (None, None, None)
+            doc_rows.append({D.DOC_ID: d.id, "input_file": d.row["input_file"], "input_row": d.row["input_row"],
+                             "outcome": D.KEPT if d.id in kept_ids else D.DROPPED,
+                             "stage": None if d.id in kept_ids else "curate", "reason": reason, "value": value,
+                             "duplicate_of": dup, "n_images": len(d.kept_images()), "n_texts": len(d.kept_texts())})
+        for item, im in sorted(d.images.items()):
+            if at_ingest or im["outcome"] != D.DOWNLOADED:
+                row = {"outcome": D.DROPPED, "stage": "ingest", "reason": im["reason"] or im["outcome"]}
+            elif im["drop"] is not None:
+                row = {"outcome": D.DROPPED, "stage": "curate", "reason": im["drop"], "value": im["value"]}
+            elif d.id not in kept_ids:
+                row = {"outcome": D.DROPPED, "stage": "curate", "reason": "document_dropped"}
+            else:
+                row = {"outcome": D.KEPT, "stage": None, "reason": None}
+            sims = im["sims"]
+            best = max(sims) if sims else None
+            image_rows.append({D.DOC_ID: d.id, "item": item, "url": im["url"], "key": im["key"],
+                               "sim": im["sim"] if im["sim"] is not None else best, **row})
+        text_rows += [{D.DOC_ID: d.id, "item": i, "reason": r, "value": v} for i, (r, v) in d.dropped_texts.items()]
+    write_parquet_atomic(pa.Table.from_pylist(doc_rows, DOC_LEDGER), out / "doc_ledger.parquet")
+    write_parquet_atomic(pa.Table.from_pylist(image_rows, IMAGE_LEDGER), out / "image_ledger.parquet")
+    write_parquet_atomic(pa.Table.from_pylist(text_rows, TEXT_LEDGER), out / "text_ledger.parquet")
+    keys = sorted({it["key"] for _, final in selected for it in final if it["type"] == D.IMAGE})
+    write_parquet_atomic(pa.table({"key": pa.array(keys, pa.string())}), out / "curated" / "document_images.parquet")
+    selection = [{D.DOC_ID: d.id, "source": d.row["source"], "url": d.row["url"],
+                  "items": json.dumps(final, ensure_ascii=False)} for d, final in selected]
+    write_parquet_atomic(pa.Table.from_pylist(selection, pa.schema([(D.DOC_ID, pa.string()), ("source", pa.string()),
+                                                                   ("url", pa.string()), ("items", pa.string())])),
+                         out / "selection.parquet")
+    docs_by = Counter((r["outcome"], r["reason"]) for r in doc_rows)
+    images_by = Counter((r["outcome"], r["reason"]) for r in image_rows)
+    summary = {
+        "preset": preset.name, "min_sim": min_sim, "ingest_out": str(Path(ingest_out).resolve()),
+        "documents": len(doc_rows), "kept": len(selected), "images": len(image_rows), "images_kept": len(keys),
+        "image_occurrences_kept": sum(r["outcome"] == D.KEPT for r in image_rows),
+        "documents_by_outcome": [{"outcome": o, "reason": r, "n": n} for (o, r), n in sorted(
+            docs_by.items(), key=lambda x: (x[0][0], -x[1]))],
+        "images_by_outcome": [{"outcome": o, "reason": r, "n": n} for (o, r), n in sorted(
+            images_by.items(), key=lambda x: (x[0][0], -x[1]))],
+        "texts_dropped": dict(Counter(r["reason"] for r in text_rows)),
+    }
+    write_json_atomic(summary, out / "documents_summary.json")
+    return summary
+
+
+# ------------------------------------------------------------------------------------------- 3. document shards
+def write_document_shards(ingest_out: Path, out: Path, docs_per_shard: int = 1000) -> dict[str, dict]:
+    """Webdataset tars of the selection, `docs_per_shard` documents each, resumable (marker after verification)."""
+    out = Path(out)
+    selection = pq.read_table(out / "selection.parquet").to_pylist()
+    job = ShardJob(out, SHARDS_DIR)
+    digest = hashlib.sha256(json.dumps([docs_per_shard, selection], sort_keys=True).encode()).hexdigest()
+    stamp = out / SHARDS_DIR / "selection.sha256"
+    if stamp.exists() and stamp.read_text().strip() != digest:
+        # The selection changed (new partitions, another preset): shards of the old one must not survive.
+        for old in (out / SHARDS_DIR).iterdir():
+            if old.suffix in (".tar", ".json"):
+                old.unlink()
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(digest + "\n")
+    units = {f"{i // docs_per_shard:05d}": selection[i:i + docs_per_shard]
+             for i in range(0, len(selection), docs_per_shard)}
+    for unit in job.pending(units):
+        docs = units[unit]
+        with job.unit(unit) as writer:
+            if writer is None:
+                continue
+            keys = {it["key"] for d in docs for it in json.loads(d["items"]) if it["type"] == D.IMAGE}
+            data = _image_bytes(ingest_out, keys)
+            missing = keys - set(data)
+            if missing:
+                raise TesseraUserError(f"{len(missing)} curated images are not in {ingest_out}'s shards any more "
+                                       f"(e.g. key {min(missing)}); was the ingest folder changed?")
+            rel = f"{SHARDS_DIR}/{unit}.tar"
+            n_images = 0
+            with tarfile.open(writer.path(rel), "w") as tar:
+                for d in docs:
+                    items = json.loads(d["items"])
+                    for n, it in enumerate(i for i in items if i["type"] == D.IMAGE):
+                        it["image"] = n
+                        _add(tar, f"{d[D.DOC_ID]}.{n}.{_ext(data[it['key']])}", data[it["key"]])
+                        n_images += 1
+                    doc = {D.DOC_ID: d[D.DOC_ID], "source": d["source"], "url": d["url"], "items": items}
+                    _add(tar, f"{d[D.DOC_ID]}.json", json.dumps(doc, ensure_ascii=False).encode())
+            writer.commit({"documents": len(docs), "images": n_images}, expect={rel: len(docs)})
+    sizes = {f"{u}.tar": m["documents"] for u, m in job.finished().items()}
+    write_json_atomic(sizes, out / SHARDS_DIR / "sizes.json")
+    return job.finished()
+
+
+def _ext(data: bytes) -> str:
+    """The member extension of an encoded image (img2dataset's --encode-format)."""
+    if data.startswith(b"\x89PNG"):
+        return "png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return "jpg"
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), 0o644, 0
+    tar.addfile(info, io.BytesIO(data))
