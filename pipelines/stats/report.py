@@ -22,6 +22,8 @@ _TITLES = {
     "caption_lengths": "Caption lengths",
     "bytes": "Bytes on disk",
     "accounting": "Accounting invariant",
+    "document_outcomes": "Documents and their images per outcome",
+    "document_accounting": "Document accounting (every document and image occurrence once)",
 }
 
 
@@ -63,8 +65,13 @@ def folder_stats(out: Path) -> dict:
     out = Path(out)
     if not out.is_dir():
         raise TesseraUserError(f"no such output folder: {out}")
+    from pipelines.documents.stats import curate_document_stats, has_documents, ingest_document_stats
+
     if (out / S.SHARDS_DIR).is_dir():
-        return ingest_stats(out)
+        stats = ingest_stats(out)
+        return {**stats, **ingest_document_stats(out)} if has_documents(out) else stats
+    if has_documents(out):
+        return curate_document_stats(out)
     for marker, module in (("curated", "pipelines.curate.stats"),):
         if (out / marker).is_dir():
             return importlib.import_module(module).curate_stats(out)
