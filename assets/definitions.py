@@ -8,15 +8,15 @@ import os
 
 from dagster import AssetSelection, Definitions
 
-from assets import caption_assets, curation_assets, ingest_assets, token_assets
+from assets import caption_assets, curation_assets, document_assets, ingest_assets, token_assets
 from assets.automation import automation_sensor, ingest_job, metadata_files_sensor, nightly_refresh, pipeline_condition
 from assets.curation_assets import clip_scores
 from assets.ingest_assets import image_shards, raw_metadata
 from assets.resources import TesseraResource
 
-AREAS = [ingest_assets, curation_assets, caption_assets, token_assets]
+AREAS = [ingest_assets, curation_assets, caption_assets, token_assets, document_assets]
 # Run per partition by the file sensor and the nightly schedule (ingest_job), not by automation.
-INGEST_JOB_ASSETS = [raw_metadata, image_shards, clip_scores]
+INGEST_JOB_ASSETS = [raw_metadata, image_shards, clip_scores, *document_assets.INGEST_ASSETS]
 
 
 def _automated(asset):
@@ -42,8 +42,8 @@ def _resource() -> TesseraResource:
 defs = Definitions(
     assets=PIPELINE_ASSETS + TRAINING_ASSETS,
     asset_checks=[c for area in AREAS for c in area.CHECKS],
-    jobs=[ingest_job],
-    sensors=[metadata_files_sensor,
+    jobs=[ingest_job, document_assets.document_ingest_job],
+    sensors=[metadata_files_sensor, document_assets.document_files_sensor,
              automation_sensor(AssetSelection.assets(*PIPELINE_ASSETS) - AssetSelection.assets(*INGEST_JOB_ASSETS))],
     schedules=[nightly_refresh],
     resources={"tessera": _resource()},

@@ -1,0 +1,201 @@
+"""Dagster wiring for interleaved documents (MMC4, OBELICS), beside the pair assets and in their own folders.
+
+Files under `INPUT/mmc4/` (`*.jsonl`, `*.jsonl.gz`, `*.zip`) and `INPUT/obelics/` (`*.parquet`) become
+`document_files` partitions (the sensor adds them and runs `document_ingest_job`): `raw_documents` parses them,
+`document_images` downloads their distinct image URLs and links documents to sample keys. Pool-wide assets follow
+through automation: `document_stats`, `curated_documents`, `document_sequences` (Emu3 tokens of the kept images,
+then one training sequence per document). Folders: `docs_ingest`, `docs_curate`, `docs_tokens`, `docs_sequences`.
+No `from __future__ import annotations`: Dagster resolves Config annotations.
+"""
+
+import json
+from pathlib import Path
+from typing import Optional
+
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    Config,
+    DefaultSensorStatus,
+    DynamicPartitionsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    asset,
+    asset_check,
+    define_asset_job,
+    sensor,
+)
+
+from assets.automation import SENSOR_INTERVAL_S
+from assets.resources import TesseraResource
+from pipelines.documents.sources import DOCUMENT_SOURCES
+from pipelines.stats.section import Table, md_table
+
+document_files = DynamicPartitionsDefinition(name="document_files")
+INGEST, CURATE, TOKENS, SEQUENCES = "docs_ingest", "docs_curate", "docs_tokens", "docs_sequences"
+PATTERNS = {"mmc4": ("*.jsonl", "*.jsonl.gz", "*.zip"), "obelics": ("*.parquet",)}
+SEP = "__"
+
+
+def discover_document_files(input_dir: Path) -> list[str]:
+    """Partition keys `<source>__<file name>` for the document files under INPUT/mmc4 and INPUT/obelics."""
+    keys = []
+    for source in DOCUMENT_SOURCES:
+        for pattern in PATTERNS[source]:
+            keys += [f"{source}{SEP}{p.name}" for p in (Path(input_dir) / source).glob(pattern) if p.is_file()]
+    return sorted(keys)
+
+
+def _file(input_dir: str, key: str) -> tuple[str, Path]:
+    source, _, name = key.partition(SEP)
+    return source, Path(input_dir) / source / name
+
+
+class CuratedDocumentsConfig(Config):
+    """Preset (mmc4, mmc4_core, obelics), CLIP model and relevance threshold override."""
+
+    preset: str = "mmc4"
+    clip_model: str = "tiny"
+    min_clip_score: Optional[float] = None
+    docs_per_shard: int = 1000
+
+
+class DocumentSequencesConfig(Config):
+    """VQ model and area for the images, the text tokenizer and the sequence layout."""
+
+    vq_model: str = "tiny"
+    target_area: int = 512 * 512
+    min_area: int = 512 * 512
+    max_area: int = 1024 * 1024
+    tokenizer: str = "tiny"
+    layout: str = "emu3"  # or "emu2": [IMG] + n_query <image> + [/IMG] placeholders
+    n_query: int = 64
+    max_length: Optional[int] = None
+
+
+@asset(partitions_def=document_files, group_name="documents", kinds={"duckdb", "parquet"})
+def raw_documents(context: AssetExecutionContext, tessera: TesseraResource) -> MaterializeResult:
+    """One document file in the canonical document schema; malformed documents are rejected with a reason."""
+    from pipelines.documents.ingest import prepare_documents
+
+    source, path = _file(tessera.input_dir, context.partition_key)
+    manifest, images = prepare_documents(source, [path], tessera.path(INGEST), partition=context.partition_key,
+                                         samples_per_shard=tessera.samples_per_shard, wait=True)
+    return MaterializeResult(metadata={
+        "source": source, "documents": manifest.input_documents, "accepted": manifest.accepted,
+        "rejected": manifest.rejected, "image_occurrences": manifest.image_occurrences,
+        "distinct_urls": manifest.distinct_urls, "urls_to_download": images.accepted,
+    })
+
+
+@asset(partitions_def=document_files, deps=[raw_documents], group_name="documents",
+       kinds={"img2dataset", "webdataset"})
+def document_images(context: AssetExecutionContext, tessera: TesseraResource) -> MaterializeResult:
+    """The partition's distinct image URLs downloaded once (same fetch layer and shards as pairs); every image
+    occurrence linked to its sample key or its failure reason."""
+    from pipelines.documents.ingest import link_documents
+    from pipelines.ingest.sequence import download_partition, partition_lock, partition_manifest
+
+    out, key = tessera.path(INGEST), context.partition_key
+    download_partition(out, partition_manifest(out, key), tessera.download_config(), wait=True, progress=False,
+                       warn=context.log.warning)
+    with partition_lock(out, key, wait=True):
+        counts = link_documents(out, key)
+    return MaterializeResult(metadata={"documents": json.dumps(counts["documents"]),
+                                       "images": json.dumps(counts["images"])})
+
+
+@asset(deps=[document_images], group_name="documents", kinds={"duckdb"})
+def document_stats(context: AssetExecutionContext, tessera: TesseraResource) -> MaterializeResult:
+    """Documents and image occurrences per outcome over every ingested document partition (sql/documents_*.sql)."""
+    from pipelines.documents.stats import ingest_document_stats
+
+    stats = ingest_document_stats(tessera.path(INGEST))
+    return MaterializeResult(metadata={
+        **{k: int(v) for k, v in stats["document_accounting"].items()},
+        "outcomes": MetadataValue.md(md_table(Table("outcomes", stats["document_outcomes"]))),
+    })
+
+
+@asset(deps=[document_stats], pool="gpu", group_name="documents")
+def curated_documents(context: AssetExecutionContext, config: CuratedDocumentsConfig, tessera: TesseraResource):
+    """CLIP similarity of every image to its document's sentences, the preset's rules, MMC4 assignment, dedup, and
+    document shards (`docs_curate/documents/*.tar`) with a ledger row for every document and image occurrence."""
+    from pipelines.documents.curate import score_documents, select_documents, write_document_shards
+    from pipelines.documents.presets import get_document_preset
+
+    preset = get_document_preset(config.preset)
+    ingest, out = tessera.path(INGEST), tessera.path(CURATE)
+    score_documents(ingest, out, config.clip_model, batch_size=tessera.batch_size, log=context.log.info)
+    min_sim = config.min_clip_score if config.min_clip_score is not None else preset.min_sim
+    summary = select_documents(ingest, out, preset, min_sim)
+    shards = write_document_shards(ingest, out, config.docs_per_shard)
+    return MaterializeResult(metadata={
+        "preset": preset.name, "documents": summary["documents"], "kept": summary["kept"],
+        "image_occurrences_kept": summary["image_occurrences_kept"], "shards": len(shards),
+        "documents_by_outcome": MetadataValue.md(md_table(Table("documents", summary["documents_by_outcome"]))),
+        "images_by_outcome": MetadataValue.md(md_table(Table("images", summary["images_by_outcome"]))),
+    })
+
+
+@asset(deps=[curated_documents], pool="gpu", group_name="documents")
+def document_sequences(context: AssetExecutionContext, config: DocumentSequencesConfig, tessera: TesseraResource):
+    """Emu3 tokens of the kept document images, then one training sequence per kept document."""
+    from pipelines.core.runner import RunnerConfig
+    from pipelines.documents.sequences import build_sequences
+    from pipelines.tokenize.image_tokenizer import ImageTokenizerConfig
+    from pipelines.tokenize.shards import tokenize_shards
+
+    stage = ImageTokenizerConfig(vq_model=config.vq_model, target_area=config.target_area, min_area=config.min_area,
+                                 max_area=config.max_area)
+    runner = RunnerConfig(engine="ray" if tessera.engine == "ray" else "local", batch_size=tessera.batch_size,
+                          num_actors=tessera.num_actors)
+    tokens = tokenize_shards(tessera.path(INGEST), tessera.path(TOKENS), stage, runner, None, tessera.path(CURATE),
+                             log=context.log.info)
+    m = build_sequences(tessera.path(CURATE), tessera.path(TOKENS), tessera.path(SEQUENCES),
+                        tokenizer_ref=config.tokenizer, layout=config.layout, n_query=config.n_query,
+                        max_length=config.max_length)
+    return MaterializeResult(metadata={"images_tokenized": tokens["tokenized"],
+                                       **{k: v for k, v in m.items() if isinstance(v, (int, float, str))}})
+
+
+@asset_check(asset=document_stats, blocking=True,
+             description="Every input document and every image occurrence has exactly one ingest outcome.")
+def check_document_stats_accounting(tessera: TesseraResource) -> AssetCheckResult:
+    from pipelines.documents.stats import accounting_holds, ingest_document_stats
+
+    acc = ingest_document_stats(tessera.path(INGEST))["document_accounting"]
+    return AssetCheckResult(passed=accounting_holds(acc), metadata={k: int(v) for k, v in acc.items()})
+
+
+@asset_check(asset=curated_documents, blocking=True,
+             description="Every document and image occurrence is in the ledgers once; kept images = curated keys.")
+def check_curated_documents_accounting(tessera: TesseraResource) -> AssetCheckResult:
+    from pipelines.documents.stats import accounting_holds, curate_document_stats
+
+    acc = curate_document_stats(tessera.path(CURATE))["document_accounting"]
+    return AssetCheckResult(passed=accounting_holds(acc), metadata={k: int(v) for k, v in acc.items()})
+
+
+document_ingest_job = define_asset_job(
+    "document_ingest_job", selection=["raw_documents", "document_images"],
+    description="Parse one MMC4/OBELICS file and download the images of its documents.",
+)
+
+
+@sensor(job=document_ingest_job, minimum_interval_seconds=SENSOR_INTERVAL_S,
+        default_status=DefaultSensorStatus.RUNNING)
+def document_files_sensor(context: SensorEvaluationContext, tessera: TesseraResource) -> SensorResult:
+    """Adds a `document_files` partition for each new file under INPUT/mmc4 and INPUT/obelics and ingests it."""
+    known = set(context.instance.get_dynamic_partitions(document_files.name))
+    new = [k for k in discover_document_files(Path(tessera.input_dir)) if k not in known]
+    return SensorResult(run_requests=[RunRequest(partition_key=k, run_key=k) for k in new],
+                        dynamic_partitions_requests=[document_files.build_add_request(new)] if new else [])
+
+
+INGEST_ASSETS = [raw_documents, document_images]
+ASSETS = [raw_documents, document_images, document_stats, curated_documents, document_sequences]
+CHECKS = [check_document_stats_accounting, check_curated_documents_accounting]
