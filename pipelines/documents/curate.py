@@ -49,8 +49,8 @@ DOC_LEDGER = pa.schema([(D.DOC_ID, pa.string()), ("input_file", pa.string()), ("
 IMAGE_LEDGER = pa.schema([(D.DOC_ID, pa.string()), ("item", pa.int32()), ("url", pa.string()), ("key", pa.string()),
                           ("outcome", pa.string()), ("stage", pa.string()), ("reason", pa.string()),
                           ("value", pa.float64()), ("sim", pa.float32())])
-TEXT_LEDGER = pa.schema([(D.DOC_ID, pa.string()), ("item", pa.int32()), ("reason", pa.string()),
-                         ("value", pa.float64())])
+TEXT_LEDGER = pa.schema([(D.DOC_ID, pa.string()), ("item", pa.int32()), ("paragraph", pa.int32()),
+                         ("reason", pa.string()), ("value", pa.float64())])
 WORD = re.compile(r"\w[\w'-]*", re.UNICODE)
 
 
@@ -151,6 +151,7 @@ class _Doc:
                                        error=sims.get(o["item"], {}).get("error"), drop=None, value=None, sim=None)
                        for o in images}
         self.dropped_texts: dict[int, tuple[str, float]] = {}
+        self.dropped_paragraphs: list[tuple[int, int, str, float]] = []
         self.reason: tuple[str, float | None, str | None] | None = None
 
     def kept_images(self) -> list[int]:
@@ -190,6 +191,8 @@ def _image_rules(doc: _Doc, preset: DocumentPreset, url_documents: Counter, min_
             doc.drop_image(item, "image_too_large", max(w, h))
         elif w and h and not preset.min_aspect <= w / h <= preset.max_aspect:
             doc.drop_image(item, "image_aspect_ratio", round(w / h, 4))
+        elif preset.max_side is not None and _rendered_outside(doc.items[item]["meta"], preset):
+            doc.drop_image(item, "rendered_size")  # OBELICS: HTML width/height, checked only when present
         seen.add(im["key"])
     texts = doc.kept_texts()
     if min_sim is None or not texts:
@@ -201,19 +204,44 @@ def _image_rules(doc: _Doc, preset: DocumentPreset, url_documents: Counter, min_
             doc.drop_image(item, "low_clip_similarity", round(float(best), 6))
 
 
+def _paragraph_reason(paragraph: str, preset: DocumentPreset) -> tuple[str, float] | None:
+    words = _words(paragraph)
+    if preset.paragraph_min_words is not None and len(words) < preset.paragraph_min_words:
+        return "paragraph_too_short", len(words)
+    if preset.paragraph_max_words is not None and len(words) > preset.paragraph_max_words:
+        return "paragraph_too_long", len(words)
+    if preset.max_spam_ratio is not None and words:
+        ratio = sum(w in SPAM_WORDS for w in words) / len(words)
+        if ratio >= preset.max_spam_ratio:
+            return "spam_words", round(ratio, 4)
+    return None
+
+
+def _rendered_outside(meta: str | None, preset: DocumentPreset) -> bool:
+    sizes = [json.loads(meta).get(k) for k in ("rendered_width", "rendered_height")] if meta else []
+    return any(isinstance(v, (int, float)) and not preset.min_side <= v <= preset.max_side for v in sizes)
+
+
 def _text_rules(doc: _Doc, preset: DocumentPreset) -> None:
-    for item, text in doc.texts.items():
-        words = _words(text)
+    """Empty texts go; with paragraph rules (OBELICS) each text is split on blank lines and failing paragraphs go."""
+    paragraph_rules = preset.paragraph_min_words is not None or preset.max_spam_ratio is not None
+    for item, text in list(doc.texts.items()):
         if not text.strip():
             doc.dropped_texts[item] = ("empty_text", 0)
-        elif preset.paragraph_min_words is not None and len(words) < preset.paragraph_min_words:
-            doc.dropped_texts[item] = ("paragraph_too_short", len(words))
-        elif preset.paragraph_max_words is not None and len(words) > preset.paragraph_max_words:
-            doc.dropped_texts[item] = ("paragraph_too_long", len(words))
-        elif preset.max_spam_ratio is not None and words:
-            ratio = sum(w in SPAM_WORDS for w in words) / len(words)
-            if ratio >= preset.max_spam_ratio:
-                doc.dropped_texts[item] = ("spam_words", round(ratio, 4))
+            continue
+        if not paragraph_rules:
+            continue
+        kept = []
+        for n, paragraph in enumerate(text.split("\n\n")):
+            reason = _paragraph_reason(paragraph, preset)
+            if reason is None:
+                kept.append(paragraph)
+            else:
+                doc.dropped_paragraphs.append((item, n, *reason))
+        if kept:
+            doc.texts[item] = "\n\n".join(kept)
+        else:
+            doc.dropped_texts[item] = ("no_paragraph_kept", 0)
 
 
 def _place(doc: _Doc) -> list[dict]:
@@ -243,7 +271,7 @@ def _place(doc: _Doc) -> list[dict]:
             for i in before.get(pos, []):
                 final.append({"type": D.IMAGE, "key": doc.images[i]["key"], "url": doc.items[i]["url"],
                               "sim": doc.images[i]["sim"]})
-            final.append({"type": D.TEXT, "text": it["text"]})
+            final.append({"type": D.TEXT, "text": doc.texts[pos]})
     return final
 
 
@@ -379,6 +407,8 @@ def _write_selection(ingest_out, out, docs, ingest_only, selected, preset, min_s
             best = max(sims) if sims else None
             image_rows.append({D.DOC_ID: d.id, "item": item, "url": im["url"], "key": im["key"],
                                "sim": im["sim"] if im["sim"] is not None else best, **row})
+        text_rows += [{D.DOC_ID: d.id, "item": i, "paragraph": p, "reason": r, "value": v}
+                      for i, p, r, v in d.dropped_paragraphs]
         text_rows += [{D.DOC_ID: d.id, "item": i, "reason": r, "value": v} for i, (r, v) in d.dropped_texts.items()]
     write_parquet_atomic(pa.Table.from_pylist(doc_rows, DOC_LEDGER), out / "doc_ledger.parquet")
     write_parquet_atomic(pa.Table.from_pylist(image_rows, IMAGE_LEDGER), out / "image_ledger.parquet")

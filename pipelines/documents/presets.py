@@ -10,10 +10,12 @@ from dataclasses import dataclass
 
 from pipelines.core.errors import TesseraUserError
 
-# OBELICS build step 13: a paragraph whose share of these words is >= 0.12 is dropped.
+# OBELICS build step 13 (`SPAM_WORDS` in build_obelics/13_final_processing.py, spelling kept): a paragraph whose
+# share of these words is >= 0.12 is dropped.
 SPAM_WORDS = frozenset(
-    "share tweet post comment subscribe log logged sign-up password account cookie cookies privacy policy terms "
-    "contact mailing list download loading click".split()
+    "facebook twitter instagram reddit youtube pinterest flickr share tweet post comment subscribe newletter blogger "
+    "bloggers interested might like sign-up sign log logged access contact content privacy policy website cookies "
+    "cookie licensed password account follow terms mailing list download loading click".split()
 )
 
 
