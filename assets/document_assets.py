@@ -55,9 +55,9 @@ def _file(input_dir: str, key: str) -> tuple[str, Path]:
 
 
 class CuratedDocumentsConfig(Config):
-    """Preset (mmc4, mmc4_core, obelics), CLIP model and relevance threshold override."""
+    """Presets (mmc4 or mmc4_core for MMC4, obelics for OBELICS; comma-separated), CLIP model, threshold override."""
 
-    preset: str = "mmc4"
+    preset: str = "mmc4,obelics"
     clip_model: str = "tiny"
     min_clip_score: Optional[float] = None
     docs_per_shard: int = 1000
@@ -124,17 +124,17 @@ def document_stats(context: AssetExecutionContext, tessera: TesseraResource) -> 
 def curated_documents(context: AssetExecutionContext, config: CuratedDocumentsConfig, tessera: TesseraResource):
     """CLIP similarity of every image to its document's sentences, the preset's rules, MMC4 assignment, dedup, and
     document shards (`docs_curate/documents/*.tar`) with a ledger row for every document and image occurrence."""
-    from pipelines.documents.curate import score_documents, select_documents, write_document_shards
+    from pipelines.documents.curate import presets_by_source, score_documents, select_documents, write_document_shards
     from pipelines.documents.presets import get_document_preset
 
-    preset = get_document_preset(config.preset)
+    presets = [get_document_preset(name) for name in config.preset.split(",")]
     ingest, out = tessera.path(INGEST), tessera.path(CURATE)
-    score_documents(ingest, out, config.clip_model, batch_size=tessera.batch_size, log=context.log.info)
-    min_sim = config.min_clip_score if config.min_clip_score is not None else preset.min_sim
-    summary = select_documents(ingest, out, preset, min_sim)
+    score_documents(ingest, out, config.clip_model, batch_size=tessera.batch_size,
+                    sources=tuple(presets_by_source(presets)), log=context.log.info)
+    summary = select_documents(ingest, out, presets, config.min_clip_score)
     shards = write_document_shards(ingest, out, config.docs_per_shard)
     return MaterializeResult(metadata={
-        "preset": preset.name, "documents": summary["documents"], "kept": summary["kept"],
+        "preset": summary["preset"], "documents": summary["documents"], "kept": summary["kept"],
         "image_occurrences_kept": summary["image_occurrences_kept"], "shards": len(shards),
         "documents_by_outcome": MetadataValue.md(md_table(Table("documents", summary["documents_by_outcome"]))),
         "images_by_outcome": MetadataValue.md(md_table(Table("images", summary["images_by_outcome"]))),

@@ -142,10 +142,10 @@ def bench_curation(args) -> dict:
 
         torch.set_num_threads(os.cpu_count() or 1)
         t0 = time.perf_counter()
-        score_documents(root / "ingest", root / "cur", "tiny", batch_size=64)
+        score_documents(root / "ingest", root / "cur", "tiny", batch_size=64, sources=("mmc4",))
         score_s = time.perf_counter() - t0
         t1 = time.perf_counter()
-        summary = select_documents(root / "ingest", root / "cur", get_document_preset("mmc4"), -1.0)
+        summary = select_documents(root / "ingest", root / "cur", [get_document_preset("mmc4")], -1.0)
         select_s = time.perf_counter() - t1
     figures = {
         "documents": n_docs, "images_per_document": per_doc, "clip_model": "tiny", "torch_threads": os.cpu_count(),

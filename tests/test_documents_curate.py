@@ -148,3 +148,18 @@ def test_stats_report_documents_per_outcome_and_accounting(doc_ingest, tmp_path,
     assert cur["document_accounting"]["documents_accounted"] == 7
     assert main(["stats", str(out)]) == 0
     assert "Documents and their images per outcome" in capsys.readouterr().out
+
+
+def test_presets_curate_their_own_source_and_others_are_skipped(doc_ingest, tmp_path, capsys):
+    ingest, _ = doc_ingest
+    out = tmp_path / "ob"
+    assert _curate(ingest, out, "obelics") == 0  # the folder holds MMC4 documents only
+    docs = pq.read_table(out / "doc_ledger.parquet").to_pylist()
+    assert {(d["outcome"], d["reason"]) for d in docs if d["stage"] == "curate"} == {
+        ("skipped", "source_not_in_preset")}
+    assert not list((out / "doc_scores").glob("*.parquet"))  # nothing scored for a source no preset covers
+    images = pq.read_table(out / "image_ledger.parquet").to_pylist()
+    assert len(images) == 12 and {r["outcome"] for r in images if r["outcome"] != "dropped"} == {"skipped"}
+    assert _curate(ingest, tmp_path / "two", "mmc4,mmc4_core") == 2
+    assert "both curate mmc4" in capsys.readouterr().err
+    assert _curate(ingest, tmp_path / "bad", "mmc4,laion_xyz") == 2

@@ -37,7 +37,7 @@ def test_document_sensor_assets_and_checks(tmp_path, make_images):
         instance.add_dynamic_partitions(document_files.name, keys)
         for key in keys:
             assert materialize(ASSETS[:2], instance=instance, resources=resources, partition_key=key).success
-        curate_cfg = {"ops": {"curated_documents": {"config": {"preset": "mmc4", "min_clip_score": -1.0,
+        curate_cfg = {"ops": {"curated_documents": {"config": {"min_clip_score": -1.0,
                                                                 "docs_per_shard": 10}}},
                       }
         seq_cfg = {"document_sequences": {"config": {"target_area": 4096, "min_area": 4096, "max_area": 16384}}}
@@ -62,7 +62,7 @@ def test_document_sensor_assets_and_checks(tmp_path, make_images):
         pq.write_table(table.slice(1), ledger)
         again = materialize([*ASSETS[2:], *CHECKS], instance=instance, resources=resources,
                             selection=["curated_documents"], run_config={"ops": {"curated_documents": {
-                                "config": {"preset": "mmc4", "min_clip_score": -1.0}}}})
+                                "config": {"min_clip_score": -1.0}}}})
         assert again.success  # curation rewrites the ledger from the scores: the check holds again
         pq.write_table(table.slice(1), ledger)
         acc = curate_document_stats(tmp_path / "tessera" / "docs_curate")["document_accounting"]

@@ -1,4 +1,7 @@
-"""`tessera curate INGEST_OUT --preset mmc4|mmc4_core|obelics`: document curation with the published rules.
+"""`tessera curate INGEST_OUT --preset mmc4|mmc4_core|obelics[,...]`: document curation with the published rules.
+
+Each preset curates the documents of its source (mmc4 and mmc4_core: MMC4; obelics: OBELICS); `--preset
+mmc4,obelics` curates both in one pool. Documents of a source no given preset covers are recorded as `skipped`.
 
 1. Scores (per document partition, resumable): every downloaded image occurrence gets its open_clip cosine
    similarity to every text item of its document (`doc_scores/<partition>.parquet`, marker last). Images are read
@@ -51,6 +54,7 @@ IMAGE_LEDGER = pa.schema([(D.DOC_ID, pa.string()), ("item", pa.int32()), ("url",
                           ("value", pa.float64()), ("sim", pa.float32())])
 TEXT_LEDGER = pa.schema([(D.DOC_ID, pa.string()), ("item", pa.int32()), ("paragraph", pa.int32()),
                          ("reason", pa.string()), ("value", pa.float64())])
+SKIPPED, OTHER_SOURCE = "skipped", "source_not_in_preset"  # documents of another source than the preset's
 WORD = re.compile(r"\w[\w'-]*", re.UNICODE)
 
 
@@ -59,14 +63,13 @@ def _words(text: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------------- 1. scores
-def linked_partitions(ingest_out: Path) -> list[str]:
-    """Document partitions of `ingest_out` whose download finished and whose outcomes are written."""
-    names = [m.name for m in load_document_manifests(ingest_out)
-             if doc_file(ingest_out, m.name, "image_outcomes").exists()]
-    if not names:
+def linked_partitions(ingest_out: Path, sources: tuple[str, ...] | None = None) -> list[str]:
+    """Document partitions of `ingest_out` (of `sources`, when given) whose outcomes are written."""
+    linked = [m for m in load_document_manifests(ingest_out) if doc_file(ingest_out, m.name, "image_outcomes").exists()]
+    if not linked:
         raise TesseraUserError(f"{ingest_out} holds no ingested documents (run `tessera ingest --source mmc4|obelics` "
                                "to the end first)")
-    return names
+    return [m.name for m in linked if sources is None or m.source in sources]
 
 
 def _image_bytes(ingest_out: Path, keys: set[str]) -> dict[str, bytes]:
@@ -112,12 +115,12 @@ def score_partition(ingest_out: Path, name: str, scorer, batch_size: int) -> pa.
 
 
 def score_documents(ingest_out: Path, out: Path, clip_model: str, *, batch_size: int = 64, precision: str = "fp32",
-                    log=lambda s: None) -> dict[str, dict]:
-    """Score every linked partition not scored yet under `out`; returns partition -> marker."""
+                    sources: tuple[str, ...] | None = None, log=lambda s: None) -> dict[str, dict]:
+    """Score every linked partition (of `sources`) not scored yet under `out`; returns partition -> marker."""
     from models.clip_scorer import ClipScorer
 
     job = ShardJob(out, SCORES_DIR)
-    todo = job.pending(linked_partitions(ingest_out))
+    todo = job.pending(linked_partitions(ingest_out, sources))
     scorer = None
     for name in todo:
         with job.unit(name) as writer:
@@ -153,6 +156,7 @@ class _Doc:
         self.dropped_texts: dict[int, tuple[str, float]] = {}
         self.dropped_paragraphs: list[tuple[int, int, str, float]] = []
         self.reason: tuple[str, float | None, str | None] | None = None
+        self.skipped = False  # another source than the preset's: recorded, not curated
 
     def kept_images(self) -> list[int]:
         return [i for i, im in self.images.items() if im["drop"] is None]
@@ -301,8 +305,9 @@ def _warc(doc: _Doc) -> str:
     return str((extra.get("general_metadata") or {}).get("warc_filename") or "")
 
 
-def _dedup(docs: list[_Doc], preset: DocumentPreset) -> None:
-    """Page-URL dedup (the latest WARC file wins, then input order) and, for OBELICS, identical image sets."""
+def _dedup(docs: list[_Doc], presets: dict[str, DocumentPreset]) -> None:
+    """Page-URL dedup (the latest WARC file wins, then input order) and, where the preset says so (OBELICS),
+    identical image sets."""
     rank = {d.id: n for n, d in enumerate(docs)}
     live = [d for d in docs if d.reason is None]
     by_url: dict[str, list[_Doc]] = defaultdict(list)
@@ -314,10 +319,9 @@ def _dedup(docs: list[_Doc], preset: DocumentPreset) -> None:
         for d in group:
             if d is not winner:
                 d.drop("duplicate_document_url", duplicate_of=winner.id)
-    if not preset.dedup_image_sets:
-        return
     by_set: dict[tuple, _Doc] = {}
-    for d in sorted((d for d in live if d.reason is None), key=lambda d: (_warc(d), -rank[d.id]), reverse=True):
+    candidates = (d for d in live if d.reason is None and presets[d.row["source"]].dedup_image_sets)
+    for d in sorted(candidates, key=lambda d: (_warc(d), -rank[d.id]), reverse=True):
         key = tuple(sorted(d.images[i]["key"] for i in d.kept_images()))
         if key in by_set:
             d.drop("duplicate_image_set", duplicate_of=by_set[key].id)
@@ -325,7 +329,8 @@ def _dedup(docs: list[_Doc], preset: DocumentPreset) -> None:
             by_set[key] = d
 
 
-def _load(ingest_out: Path, out: Path, names: list[str]) -> tuple[list[_Doc], list[dict]]:
+def _load(ingest_out: Path, out: Path, names: list[str], curated: set[str]) -> tuple[list[_Doc], list[dict]]:
+    """Every document of the partitions; those of partitions not in `curated` (another source) are marked skipped."""
     docs, ingest_only = [], []
     for name in names:
         outcomes = pq.read_table(doc_file(ingest_out, name, "doc_outcomes")).to_pylist()
@@ -333,12 +338,14 @@ def _load(ingest_out: Path, out: Path, names: list[str]) -> tuple[list[_Doc], li
         for o in pq.read_table(doc_file(ingest_out, name, "image_outcomes")).to_pylist():
             images[o[D.DOC_ID]].append(o)
         sims = defaultdict(dict)
-        for s in pq.read_table(Path(out) / SCORES_DIR / f"{name}.parquet").to_pylist():
-            sims[s[D.DOC_ID]][s["item"]] = s
+        if name in curated:
+            for s in pq.read_table(Path(out) / SCORES_DIR / f"{name}.parquet").to_pylist():
+                sims[s[D.DOC_ID]][s["item"]] = s
         rows = {r[D.DOC_ID]: r for r in pq.read_table(doc_file(ingest_out, name)).to_pylist()}
         for o in outcomes:
             if o["outcome"] == D.KEPT:
                 docs.append(_Doc(rows[o[D.DOC_ID]], o, images[o[D.DOC_ID]], sims[o[D.DOC_ID]]))
+                docs[-1].skipped = name not in curated
             else:
                 ingest_only.append(o)
                 if o[D.DOC_ID] in rows:  # dropped at ingest: its images still get a curation row
@@ -346,23 +353,41 @@ def _load(ingest_out: Path, out: Path, names: list[str]) -> tuple[list[_Doc], li
     return docs, ingest_only
 
 
-def select_documents(ingest_out: Path, out: Path, preset: DocumentPreset, min_sim: float | None) -> dict:
-    """Run every rule over the whole pool; write the ledgers, curated keys and the selection; return the summary."""
+def presets_by_source(presets: list[DocumentPreset]) -> dict[str, DocumentPreset]:
+    """source -> the preset that curates it; two presets for one source is a user error."""
+    by_source: dict[str, DocumentPreset] = {}
+    for preset in presets:
+        for source in preset.sources:
+            if source in by_source:
+                raise TesseraUserError(f"presets {by_source[source].name} and {preset.name} both curate {source} "
+                                       "documents; give one preset per source")
+            by_source[source] = preset
+    return by_source
+
+
+def select_documents(ingest_out: Path, out: Path, presets: list[DocumentPreset], min_sim: float | None) -> dict:
+    """Run every rule over the whole pool, each document under its source's preset (documents of a source no preset
+    names are recorded as skipped); write the ledgers, curated keys and the selection; return the summary.
+
+    min_sim: the relevance threshold for every preset (None: each preset's own)."""
+    by_source = presets_by_source(presets)
     names = linked_partitions(ingest_out)
-    docs, ingest_only = _load(ingest_out, out, names)
-    url_documents = Counter(k for d in docs if d.ingest["outcome"] == D.KEPT
+    docs, ingest_only = _load(ingest_out, out, names, set(linked_partitions(ingest_out, tuple(by_source))))
+    url_documents = Counter(k for d in docs if d.ingest["outcome"] == D.KEPT and not d.skipped
                             for k in {im["key"] for im in d.images.values() if im["key"]})
     selected: list[tuple[_Doc, list[dict]]] = []
     for d in docs:
-        if d.ingest["outcome"] != D.KEPT:
+        if d.ingest["outcome"] != D.KEPT or d.skipped:
             continue
+        preset = by_source[d.row["source"]]
         _text_rules(d, preset)
-        _image_rules(d, preset, url_documents, min_sim)
+        _image_rules(d, preset, url_documents, preset.min_sim if min_sim is None else min_sim)
         _document_rules(d, preset)
-    _dedup([d for d in docs if d.ingest["outcome"] == D.KEPT], preset)
+    _dedup([d for d in docs if d.ingest["outcome"] == D.KEPT and not d.skipped], by_source)
     for d in docs:
-        if d.ingest["outcome"] != D.KEPT or d.reason is not None:
+        if d.ingest["outcome"] != D.KEPT or d.reason is not None or d.skipped:
             continue
+        preset = by_source[d.row["source"]]
         final = _place(d)
         kept_sims = [it["sim"] for it in final if it["type"] == D.IMAGE and it["sim"] is not None]
         if preset.assignment_sim is not None:
@@ -371,10 +396,10 @@ def select_documents(ingest_out: Path, out: Path, preset: DocumentPreset, min_si
                 d.drop("low_assignment_similarity", round(share, 4))
                 continue
         selected.append((d, final))
-    return _write_selection(ingest_out, out, docs, ingest_only, selected, preset, min_sim)
+    return _write_selection(ingest_out, out, docs, ingest_only, selected, presets, min_sim)
 
 
-def _write_selection(ingest_out, out, docs, ingest_only, selected, preset, min_sim) -> dict:
+def _write_selection(ingest_out, out, docs, ingest_only, selected, presets, min_sim) -> dict:
     out = Path(out)
     kept_ids = {d.id for d, _ in selected}
     doc_rows, image_rows, text_rows = [], [], []
@@ -384,6 +409,13 @@ def _write_selection(ingest_out, out, docs, ingest_only, selected, preset, min_s
                              "outcome": o["outcome"], "stage": "ingest", "reason": o["reason"]})
     for d in docs:
         at_ingest = d.ingest["outcome"] != D.KEPT
+        if d.skipped:
+            doc_rows.append({D.DOC_ID: d.id, "input_file": d.row["input_file"], "input_row": d.row["input_row"],
+                             "outcome": SKIPPED, "stage": "curate", "reason": OTHER_SOURCE,
+                             "n_images": len(d.images), "n_texts": len(d.texts)})
+            image_rows += [{D.DOC_ID: d.id, "item": item, "url": im["url"], "key": im["key"], "outcome": SKIPPED,
+                            "stage": "curate", "reason": OTHER_SOURCE} for item, im in sorted(d.images.items())]
+            continue
         if at_ingest:
             doc_rows.append({D.DOC_ID: d.id, "input_file": d.row["input_file"], "input_row": d.row["input_row"],
                              "outcome": D.DROPPED, "stage": "ingest", "reason": d.ingest["reason"],
@@ -423,7 +455,7 @@ def _write_selection(ingest_out, out, docs, ingest_only, selected, preset, min_s
     docs_by = Counter((r["outcome"], r["reason"]) for r in doc_rows)
     images_by = Counter((r["outcome"], r["reason"]) for r in image_rows)
     summary = {
-        "preset": preset.name, "min_sim": min_sim, "ingest_out": str(Path(ingest_out).resolve()),
+        "preset": ",".join(p.name for p in presets), "min_sim": min_sim, "ingest_out": str(Path(ingest_out).resolve()),
         "documents": len(doc_rows), "kept": len(selected), "images": len(image_rows), "images_kept": len(keys),
         "image_occurrences_kept": sum(r["outcome"] == D.KEPT for r in image_rows),
         "documents_by_outcome": [{"outcome": o, "reason": r, "n": n} for (o, r), n in sorted(

@@ -26,6 +26,7 @@ class DocumentPreset:
     name: str
     description: str
     reference_clip_model: str | None
+    sources: tuple[str, ...]  # documents of other sources are recorded as skipped, not curated
     min_side: int = 150
     max_side: int | None = None
     min_aspect: float = 0.5
@@ -53,7 +54,7 @@ PRESETS: dict[str, DocumentPreset] = {p.name: p for p in (
         name="mmc4",
         description="MMC4: images >= 150 px both sides, aspect 0.5..2, no logo/button/icon/plugin/widget URLs, "
         "CLIP similarity >= 0.15 to some sentence, then linear assignment; page-URL dedup",
-        reference_clip_model="ViT-L-14:openai",
+        reference_clip_model="ViT-L-14:openai", sources=("mmc4",),
         url_blocklist=("logo", "button", "icon", "plugin", "widget"),
         min_sim=0.15,
     ),
@@ -61,7 +62,7 @@ PRESETS: dict[str, DocumentPreset] = {p.name: p for p in (
         name="mmc4_core",
         description="mmc4-core: the mmc4 rules plus 4..40 sentences, 2..15 images and >= 75% of images matched "
         "with similarity > 0.25",
-        reference_clip_model="ViT-L-14:openai",
+        reference_clip_model="ViT-L-14:openai", sources=("mmc4",),
         url_blocklist=("logo", "button", "icon", "plugin", "widget"),
         min_sim=0.15, min_images=2, max_images=15, min_sentences=4, max_sentences=40, assignment_sim=0.25,
     ),
@@ -70,7 +71,7 @@ PRESETS: dict[str, DocumentPreset] = {p.name: p for p in (
         description="OBELICS: images 150..20000 px, aspect 0.5..2, image URLs in > 10 documents dropped, in-document "
         "duplicate images dropped, paragraphs of 4..1000 words and spam ratio < 0.12, 1..30 images and 10..2000 "
         "words per document, page-URL dedup (latest WARC kept) and identical image-set dedup",
-        reference_clip_model=None,
+        reference_clip_model=None, sources=("obelics",),
         max_side=20000, max_url_documents=10, min_images=1, max_images=30, min_words=10, max_words=2000,
         paragraph_min_words=4, paragraph_max_words=1000, max_spam_ratio=0.12, dedup_image_sets=True,
         text_separator="\n\n",

@@ -23,9 +23,11 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("curate", help="score, filter and dedup downloaded shards into a curated selection",
                               description=__doc__)
     p.add_argument("ingest_out", type=Path, metavar="INGEST_OUT", help="a folder written by `tessera ingest`")
-    p.add_argument("--preset", required=True, choices=sorted(PRESETS) + list(DOCUMENT_PRESETS),
-                   help="filter chain to apply; mmc4, mmc4_core and obelics curate interleaved documents "
-                        "(docs/documents.md) into documents/NNNNN.tar, doc_ledger.parquet and image_ledger.parquet")
+    p.add_argument("--preset", required=True, metavar="NAME",
+                   help=f"filter chain to apply: one of {', '.join(sorted(PRESETS))}; or, for interleaved documents "
+                        f"(docs/documents.md), one or more of {', '.join(DOCUMENT_PRESETS)} joined by commas (each "
+                        "curates its own source, e.g. mmc4,obelics) into documents/NNNNN.tar, doc_ledger.parquet and "
+                        "image_ledger.parquet")
     p.add_argument("--out", required=True, type=Path, help="output folder (rerun the same command to resume)")
     p.add_argument("--clip-model", default=None,
                    help="tiny | open_clip NAME[:TAG|:random|:CKPT_FILE] | hf-hub:ORG/REPO | CHECKPOINT_DIR "
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.ingest_out.is_dir():
         raise TesseraUserError(f"INGEST_OUT {args.ingest_out} does not exist")
-    if args.preset in DOCUMENT_PRESETS:
+    if all(name in DOCUMENT_PRESETS for name in args.preset.split(",")):
         return run_documents(args)
     preset = get_preset(args.preset)
     if args.batch_size < 1 or args.num_actors < 1:
@@ -118,10 +120,10 @@ def _print_summary(summary: dict, scored_now: int, n_shards: int, score_s: float
 
 def run_documents(args: argparse.Namespace) -> int:
     """Document presets: score images against their documents' texts, select, write document shards."""
-    from pipelines.documents.curate import score_documents, select_documents, write_document_shards
+    from pipelines.documents.curate import presets_by_source, score_documents, select_documents, write_document_shards
     from pipelines.documents.presets import get_document_preset
 
-    preset = get_document_preset(args.preset)
+    presets = [get_document_preset(name) for name in args.preset.split(",")]
     unsupported = [flag for flag, value in (("--top-fraction", args.top_fraction),
                                             ("--near-dup-distance", args.near_dup_distance),
                                             ("--max-meta", args.max_meta), ("--min-meta", args.min_meta),
@@ -129,18 +131,19 @@ def run_documents(args: argparse.Namespace) -> int:
     if args.engine != "local":
         unsupported.append(f"--engine {args.engine}")
     if unsupported:
-        raise TesseraUserError(f"{', '.join(unsupported)} do(es) not apply to the document preset {preset.name}")
+        raise TesseraUserError(f"{', '.join(unsupported)} do(es) not apply to document presets ({args.preset})")
     if args.batch_size < 1 or args.docs_per_shard < 1:
         raise TesseraUserError("--batch-size and --docs-per-shard must be at least 1")
-    clip_model = args.clip_model or preset.reference_clip_model or "ViT-B-32:openai"
-    min_sim = args.min_clip_score if args.min_clip_score is not None else preset.min_sim
+    clip_model = args.clip_model or next((p.reference_clip_model for p in presets if p.reference_clip_model),
+                                         "ViT-B-32:openai")
+    sources = tuple(presets_by_source(presets))
     start = time.perf_counter()
     score_documents(args.ingest_out, args.out, clip_model, batch_size=args.batch_size, precision=args.precision,
-                    log=lambda line: print(line, file=sys.stderr))
-    summary = select_documents(args.ingest_out, args.out, preset, min_sim)
+                    sources=sources, log=lambda line: print(line, file=sys.stderr))
+    summary = select_documents(args.ingest_out, args.out, presets, args.min_clip_score)
     shards = write_document_shards(args.ingest_out, args.out, args.docs_per_shard)
     seconds = time.perf_counter() - start
-    print(f"curate ({preset.name}, CLIP {_model_id(clip_model)}): {summary['documents']} documents -> kept "
+    print(f"curate ({args.preset}, CLIP {_model_id(clip_model)}): {summary['documents']} documents -> kept "
           f"{summary['kept']} in {len(shards)} shards; {summary['images']} image occurrences -> kept "
           f"{summary['image_occurrences_kept']} ({summary['images_kept']} distinct) in {seconds:.1f} s")
     for title, rows in (("documents", summary["documents_by_outcome"]), ("images", summary["images_by_outcome"])):
