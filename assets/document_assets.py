@@ -30,6 +30,7 @@ from dagster import (
 )
 
 from assets.automation import SENSOR_INTERVAL_S
+from assets.metadata import markdown_metadata
 from assets.resources import TesseraResource
 from pipelines.documents.sources import DOCUMENT_SOURCES
 from pipelines.stats.section import Table, md_table
@@ -111,12 +112,15 @@ def document_images(context: AssetExecutionContext, tessera: TesseraResource) ->
 @asset(deps=[document_images], group_name="documents", kinds={"duckdb"})
 def document_stats(context: AssetExecutionContext, tessera: TesseraResource) -> MaterializeResult:
     """Documents and image occurrences per outcome over every ingested document partition (sql/documents_*.sql)."""
+    from pipelines.documents.figures import documents_section
     from pipelines.documents.stats import ingest_document_stats
 
     stats = ingest_document_stats(tessera.path(INGEST))
+    section = documents_section(tessera.path(INGEST))
     return MaterializeResult(metadata={
         **{k: int(v) for k, v in stats["document_accounting"].items()},
         "outcomes": MetadataValue.md(md_table(Table("outcomes", stats["document_outcomes"]))),
+        **{k: v for k, v in markdown_metadata(section).items() if k != "document_outcomes"},
     })
 
 
@@ -133,7 +137,11 @@ def curated_documents(context: AssetExecutionContext, config: CuratedDocumentsCo
                     sources=tuple(presets_by_source(presets)), log=context.log.info)
     summary = select_documents(ingest, out, presets, config.min_clip_score)
     shards = write_document_shards(ingest, out, config.docs_per_shard)
-    return MaterializeResult(metadata={
+    from pipelines.documents.figures import documents_section
+
+    figures = {k: v for k, v in markdown_metadata(documents_section(out)).items() if k.endswith("_outcomes")
+               and k != "document_outcomes"}
+    return MaterializeResult(metadata={**figures,
         "preset": summary["preset"], "documents": summary["documents"], "kept": summary["kept"],
         "image_occurrences_kept": summary["image_occurrences_kept"], "shards": len(shards),
         "documents_by_outcome": MetadataValue.md(md_table(Table("documents", summary["documents_by_outcome"]))),

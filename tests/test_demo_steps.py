@@ -11,9 +11,11 @@ from pipelines.core.errors import TesseraUserError
 
 def test_every_demo_step_is_a_valid_cli_call(tmp_path):
     parser = build_parser()
-    steps = demo_steps(tmp_path, tmp_path / "meta.parquet")
+    docs = {"mmc4": tmp_path / "m.jsonl", "obelics": tmp_path / "o.parquet"}
+    steps = demo_steps(tmp_path, tmp_path / "meta.parquet", docs)
     assert [name for name, _ in steps] == ["ingest", "curate", "caption", "tokenize", "export-eva-clip",
-                                           "report"]
+                                           "ingest-mmc4", "ingest-obelics", "curate-documents",
+                                           "tokenize-documents", "doc-sequences", "report"]
     for _, argv in steps:
         args = parser.parse_args(argv)
         assert callable(args.func)
