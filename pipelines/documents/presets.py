@@ -6,7 +6,7 @@ other than spam, pHash near-duplicates, the Spawning opt-out API) are listed the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pipelines.core.errors import TesseraUserError
 
@@ -46,25 +46,23 @@ class DocumentPreset:
     assignment_sim: float | None = None  # mmc4-core: at least `assignment_share` of images matched above this
     assignment_share: float = 0.75
     dedup_image_sets: bool = False
-    text_separator: str = " "
 
 
+MMC4 = DocumentPreset(
+    name="mmc4",
+    description="MMC4: images >= 150 px both sides, aspect 0.5..2, no logo/button/icon/plugin/widget URLs, "
+    "CLIP similarity >= 0.15 to some sentence, then linear assignment; page-URL dedup",
+    reference_clip_model="ViT-L-14:openai", sources=("mmc4",),
+    url_blocklist=("logo", "button", "icon", "plugin", "widget"),
+    min_sim=0.15,
+)
 PRESETS: dict[str, DocumentPreset] = {p.name: p for p in (
-    DocumentPreset(
-        name="mmc4",
-        description="MMC4: images >= 150 px both sides, aspect 0.5..2, no logo/button/icon/plugin/widget URLs, "
-        "CLIP similarity >= 0.15 to some sentence, then linear assignment; page-URL dedup",
-        reference_clip_model="ViT-L-14:openai", sources=("mmc4",),
-        url_blocklist=("logo", "button", "icon", "plugin", "widget"),
-        min_sim=0.15,
-    ),
-    DocumentPreset(
-        name="mmc4_core",
+    MMC4,
+    replace(
+        MMC4, name="mmc4_core",
         description="mmc4-core: the mmc4 rules plus 4..40 sentences, 2..15 images and >= 75% of images matched "
         "with similarity > 0.25",
-        reference_clip_model="ViT-L-14:openai", sources=("mmc4",),
-        url_blocklist=("logo", "button", "icon", "plugin", "widget"),
-        min_sim=0.15, min_images=2, max_images=15, min_sentences=4, max_sentences=40, assignment_sim=0.25,
+        min_images=2, max_images=15, min_sentences=4, max_sentences=40, assignment_sim=0.25,
     ),
     DocumentPreset(
         name="obelics",
@@ -74,7 +72,6 @@ PRESETS: dict[str, DocumentPreset] = {p.name: p for p in (
         reference_clip_model=None, sources=("obelics",),
         max_side=20000, max_url_documents=10, min_images=1, max_images=30, min_words=10, max_words=2000,
         paragraph_min_words=4, paragraph_max_words=1000, max_spam_ratio=0.12, dedup_image_sets=True,
-        text_separator="\n\n",
     ),
 )}
 

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from pipelines.core.errors import TesseraUserError
 from pipelines.documents import schema as D
+from pipelines.ingest.sources import check_file_list
 
 DOCUMENT_SOURCES = ("mmc4", "obelics")
 OBELICS_REQUIRED = ("images", "texts")
@@ -169,12 +170,7 @@ def _jsonl_lines(path: Path) -> Iterator[bytes]:
 
 def check_document_files(source: str, files: list[Path]) -> None:
     """One-line user errors for missing, repeated or unreadable inputs, before anything is written."""
-    if not files:
-        raise TesseraUserError("no metadata files given")
-    resolved = [Path(f).resolve() for f in files]
-    repeated = sorted({str(p) for p in resolved if resolved.count(p) > 1})
-    if repeated:
-        raise TesseraUserError(f"metadata file given more than once: {repeated[0]}")
+    check_file_list(files)
     for path in map(Path, files):
         if not path.is_file():
             raise TesseraUserError(f"metadata file not found: {path}")

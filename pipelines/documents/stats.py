@@ -49,7 +49,7 @@ def ingest_document_stats(out: Path) -> dict:
                     if files else f"CREATE VIEW {view} AS SELECT NULL::VARCHAR input_file, NULL::BIGINT input_row, "
                     "NULL::VARCHAR doc_id, NULL::INTEGER item, NULL::VARCHAR outcome, NULL::VARCHAR reason WHERE false")
     return {"document_outcomes": _rows(con, "documents_outcomes"),
-            "document_accounting": _rows(con, "documents_ingest_accounting")[0]}
+            "document_accounting": _rows(con, "documents_accounting")[0]}
 
 
 def curate_document_stats(out: Path) -> dict:
@@ -67,7 +67,8 @@ def curate_document_stats(out: Path) -> dict:
     headline = {k: summary.get(k) for k in ("preset", "documents", "kept", "images", "image_occurrences_kept",
                                              "images_kept")}
     return {**headline, "document_outcomes": _rows(con, "documents_outcomes"),
-            "document_accounting": _rows(con, "documents_curate_accounting")[0]}
+            "document_accounting": {**_rows(con, "documents_accounting")[0],
+                                    **_rows(con, "documents_curate_accounting")[0]}}
 
 
 def accounting_holds(acc: dict) -> bool:

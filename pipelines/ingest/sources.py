@@ -80,14 +80,19 @@ def get_source(name: str) -> SourceSchema:
             f"unknown source '{name}'; choose one of: {', '.join([*SOURCES, *DOCUMENT_IMAGE_TABLES])}") from None
 
 
-def validate_files(paths: list[Path], source: SourceSchema) -> list[str]:
-    """Check every file exists, is parquet and has the source's URL and caption columns; return the union of columns."""
+def check_file_list(paths: list[Path]) -> None:
+    """A user error when no file is given or one is given twice (pair and document sources alike)."""
     if not paths:
         raise TesseraUserError("no metadata files given")
     resolved = [Path(p).resolve() for p in paths]
     repeated = sorted({str(p) for p in resolved if resolved.count(p) > 1})
     if repeated:
         raise TesseraUserError(f"metadata file given more than once: {repeated[0]}")
+
+
+def validate_files(paths: list[Path], source: SourceSchema) -> list[str]:
+    """Check every file exists, is parquet and has the source's URL and caption columns; return the union of columns."""
+    check_file_list(paths)
     columns: dict[str, None] = {}
     for path in paths:
         path = Path(path)

@@ -1,7 +1,6 @@
--- Document accounting of an ingest folder: every input document has exactly one row in the doc outcomes, and every
--- image occurrence of an accepted document exactly one row in the image outcomes.
--- Views (pipelines/documents/stats.py): manifests(name, input_documents, image_occurrences), doc_outcomes,
--- image_outcomes, each over the partitions whose outcomes are written.
+-- Document accounting: every input document has exactly one outcome row, and every image occurrence of a parsed
+-- document exactly one. Views (pipelines/documents/stats.py): manifests(name, input_documents, image_occurrences) of
+-- the ingest folder; doc_outcomes and image_outcomes: the ingest outcome files, or a curation folder's ledgers.
 WITH per_doc AS (
     SELECT input_file, input_row, count(*) AS n FROM doc_outcomes GROUP BY ALL
 ),
