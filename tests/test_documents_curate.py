@@ -163,3 +163,16 @@ def test_presets_curate_their_own_source_and_others_are_skipped(doc_ingest, tmp_
     assert _curate(ingest, tmp_path / "two", "mmc4,mmc4_core") == 2
     assert "both curate mmc4" in capsys.readouterr().err
     assert _curate(ingest, tmp_path / "bad", "mmc4,laion_xyz") == 2
+
+
+def test_a_changed_selection_replaces_the_document_shards(doc_ingest, tmp_path, capsys):
+    ingest, _ = doc_ingest
+    out = tmp_path / "cur"
+    assert _curate(ingest, out, "mmc4", "--min-clip-score", "-1") == 0
+    assert len(list((out / "documents").glob("*.tar"))) == 2
+    assert _curate(ingest, out, "mmc4", "--min-clip-score", "0.999") == 0  # same scores, nothing kept now
+    assert not list((out / "documents").glob("*.tar"))
+    assert json.loads((out / "documents" / "sizes.json").read_text()) == {}
+    assert _curate(ingest, out, "mmc4", "--min-clip-score", "-1") == 0
+    sizes = json.loads((out / "documents" / "sizes.json").read_text())
+    assert sizes == {"00000.tar": 2, "00001.tar": 1}
