@@ -16,12 +16,14 @@ from assets.resources import TesseraResource
 
 AREAS = [ingest_assets, curation_assets, caption_assets, token_assets, document_assets]
 # Run per partition by the file sensor and the nightly schedule (ingest_job), not by automation.
-INGEST_JOB_ASSETS = [raw_metadata, image_shards, clip_scores, *document_assets.INGEST_ASSETS]
+INGEST_JOB_ASSETS = [raw_metadata, image_shards, clip_scores]
+# Run per document partition by the document file sensor (document_ingest_job).
+DOCUMENT_INGEST_ASSETS = document_assets.INGEST_ASSETS
 
 
 def _automated(asset):
     """Every asset after `ingest_job` (stats, selection, captions, tokens, export) gets the pipeline condition."""
-    if any(asset is a for a in INGEST_JOB_ASSETS):
+    if any(asset is a for a in INGEST_JOB_ASSETS + DOCUMENT_INGEST_ASSETS):
         return asset
     return asset.map_asset_specs(lambda spec: spec.replace_attributes(automation_condition=pipeline_condition()))
 
@@ -44,7 +46,8 @@ defs = Definitions(
     asset_checks=[c for area in AREAS for c in area.CHECKS],
     jobs=[ingest_job, document_assets.document_ingest_job],
     sensors=[metadata_files_sensor, document_assets.document_files_sensor,
-             automation_sensor(AssetSelection.assets(*PIPELINE_ASSETS) - AssetSelection.assets(*INGEST_JOB_ASSETS))],
+             automation_sensor(AssetSelection.assets(*PIPELINE_ASSETS)
+                                - AssetSelection.assets(*INGEST_JOB_ASSETS, *DOCUMENT_INGEST_ASSETS))],
     schedules=[nightly_refresh],
     resources={"tessera": _resource()},
 )

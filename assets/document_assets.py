@@ -157,6 +157,12 @@ def document_sequences(context: AssetExecutionContext, config: DocumentSequences
     from pipelines.tokenize.image_tokenizer import ImageTokenizerConfig
     from pipelines.tokenize.shards import tokenize_shards
 
+    from pipelines.core.shard_io import read_json
+
+    kept = sum((read_json(tessera.path(CURATE) / "documents" / "sizes.json", default={}) or {}).values())
+    if not kept:  # nothing survived curation (yet): an empty result, not a failure
+        context.log.warning("curated_documents kept no document: no sequences to build")
+        return MaterializeResult(metadata={"documents": 0, "kept": 0})
     stage = ImageTokenizerConfig(vq_model=config.vq_model, target_area=config.target_area, min_area=config.min_area,
                                  max_area=config.max_area)
     runner = RunnerConfig(engine="ray" if tessera.engine == "ray" else "local", batch_size=tessera.batch_size,

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from conftest import dagster_instance, write_parquet
 from dagster import AssetKey, DagsterInstance, materialize
@@ -29,8 +30,8 @@ def _keys(assets) -> list[AssetKey]:
     return [k for a in assets for k in a.keys]
 
 
-def _done(instance: DagsterInstance, key: AssetKey, partitions: list[str], partitioned: bool) -> bool:
-    if partitioned:
+def _done(instance: DagsterInstance, key: AssetKey, partitions: list[str] | None) -> bool:
+    if partitions is not None:
         return set(partitions) <= instance.get_materialized_partitions(key)
     return instance.get_latest_materialization_event(key) is not None
 
@@ -59,17 +60,24 @@ def test_dropped_file_flows_through_every_asset_and_earlier_partitions_catch_up(
     daemon = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True)
     try:
-        # A new file is dropped while the daemon runs: the sensor ingests it, automation does the rest.
+        # A new file is dropped while the daemon runs: the sensor ingests it, automation does the rest. The same for
+        # a file of MMC4 documents, through the document assets.
         write_parquet(incoming / "late.parquet", [{"URL": u, "TEXT": f"a blue boat {i}"}
                                                   for i, u in enumerate(make_images(4, "late", size=(320, 240)))])
-        partitions = ["early.parquet", "late.parquet"]
+        (incoming / "mmc4").mkdir()
+        doc = {"url": "http://p/1", "text_list": ["A harbour at dawn.", "Boats in the bay."],
+               "image_info": [{"raw_url": u, "matched_text_index": i}
+                              for i, u in enumerate(make_images(2, "docd", size=(320, 240)))]}
+        (incoming / "mmc4" / "docs.jsonl").write_text(json.dumps(doc) + "\n")
+        by_def = {"metadata_files": ["early.parquet", "late.parquet"], "document_files": ["mmc4__docs.jsonl"]}
         graph = defs.resolve_asset_graph()
-        wanted = {k: graph.get(k).is_partitioned for k in _keys(PIPELINE_ASSETS)}
+        wanted = {k: by_def[graph.get(k).partitions_def.name] if graph.get(k).is_partitioned else None
+                  for k in _keys(PIPELINE_ASSETS)}
         start, missing = time.monotonic(), list(wanted)
         with dagster_instance(home) as instance:
             while missing and time.monotonic() - start < DEADLINE_S:
                 time.sleep(3)
-                missing = [k for k, part in wanted.items() if not _done(instance, k, partitions, part)]
+                missing = [k for k, parts in wanted.items() if not _done(instance, k, parts)]
             assert not missing, (f"not materialized within {DEADLINE_S} s: {[k.to_user_string() for k in missing]}; "
                                  f"daemon log: {tmp_path / 'daemon.log'}")
             for key in _keys(TRAINING_ASSETS):
@@ -83,4 +91,6 @@ def test_dropped_file_flows_through_every_asset_and_earlier_partitions_catch_up(
     sizes = json.loads((out / "eva_clip" / "sizes.json").read_text())
     assert sum(sizes.values()) > 0
     assert any((out / "tokens" / "emu3_tokens").glob("*.parquet"))
+    ledger = pq.read_table(out / "docs_curate" / "doc_ledger.parquet").to_pylist()
+    assert [(d["input_row"], d["outcome"] in ("kept", "dropped")) for d in ledger] == [(0, True)]
     shutil.rmtree(home, ignore_errors=True)
