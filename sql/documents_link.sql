@@ -33,6 +33,7 @@ SELECT
         WHEN d.status = 'success' THEN NULL
         WHEN d.status IS NOT NULL THEN
             CASE WHEN regexp_matches(d.error_message, '^[a-z_]+: ') THEN split_part(d.error_message, ':', 1)
+                 WHEN d.error_message ILIKE '%decod%' THEN 'decode_error'  -- img2dataset's resizer
                  ELSE 'download_error' END
         WHEN r.reason IS NOT NULL THEN r.reason
         ELSE 'shard_not_finished'

@@ -175,6 +175,7 @@ class _Doc:
 
 def _image_rules(doc: _Doc, preset: DocumentPreset, url_documents: Counter, min_sim: float | None) -> None:
     seen: set[str] = set()
+    source = doc.row["source"]
     for item, im in sorted(doc.images.items()):
         if im["outcome"] != D.DOWNLOADED:
             doc.drop_image(item, "not_downloaded")
@@ -187,16 +188,17 @@ def _image_rules(doc: _Doc, preset: DocumentPreset, url_documents: Counter, min_
             doc.drop_image(item, "duplicate_image_in_document")
         elif any(word in url for word in preset.url_blocklist):
             doc.drop_image(item, "image_url_pattern")
-        elif preset.max_url_documents is not None and url_documents[im["key"]] > preset.max_url_documents:
-            doc.drop_image(item, "image_url_too_frequent", url_documents[im["key"]])
+        elif preset.max_url_documents is not None and url_documents[source, im["key"]] > preset.max_url_documents:
+            doc.drop_image(item, "image_url_too_frequent", url_documents[source, im["key"]])
         elif w and h and min(w, h) < preset.min_side:
             doc.drop_image(item, "image_too_small", min(w, h))
         elif w and h and preset.max_side is not None and max(w, h) > preset.max_side:
             doc.drop_image(item, "image_too_large", max(w, h))
         elif w and h and not preset.min_aspect <= w / h <= preset.max_aspect:
             doc.drop_image(item, "image_aspect_ratio", round(w / h, 4))
-        elif preset.max_side is not None and _rendered_outside(doc.items[item]["meta"], preset):
-            doc.drop_image(item, "rendered_size")  # OBELICS: HTML width/height, checked only when present
+        elif preset.max_side is not None and _rendered_outside(doc.items[item]["meta"], preset) is not None:
+            # OBELICS: the HTML width/height, checked only when present; the value is the side out of range
+            doc.drop_image(item, "rendered_size", _rendered_outside(doc.items[item]["meta"], preset))
         seen.add(im["key"])
     texts = doc.kept_texts()
     if min_sim is None or not texts:
@@ -221,9 +223,11 @@ def _paragraph_reason(paragraph: str, preset: DocumentPreset) -> tuple[str, floa
     return None
 
 
-def _rendered_outside(meta: str | None, preset: DocumentPreset) -> bool:
+def _rendered_outside(meta: str | None, preset: DocumentPreset) -> float | None:
+    """The first rendered side (OBELICS metadata) outside [min_side, max_side], or None."""
     sizes = [json.loads(meta).get(k) for k in ("rendered_width", "rendered_height")] if meta else []
-    return any(isinstance(v, (int, float)) and not preset.min_side <= v <= preset.max_side for v in sizes)
+    return next((float(v) for v in sizes if isinstance(v, (int, float)) and not isinstance(v, bool)
+                 and not preset.min_side <= v <= preset.max_side), None)
 
 
 def _text_rules(doc: _Doc, preset: DocumentPreset) -> None:
@@ -373,8 +377,9 @@ def select_documents(ingest_out: Path, out: Path, presets: list[DocumentPreset],
     by_source = presets_by_source(presets)
     names = linked_partitions(ingest_out)
     docs, ingest_only = _load(ingest_out, out, names, set(linked_partitions(ingest_out, tuple(by_source))))
-    url_documents = Counter(k for d in docs if d.ingest["outcome"] == D.KEPT and not d.skipped
-                            for k in {im["key"] for im in d.images.values() if im["key"]})
+    # OBELICS step 06 counts every occurrence of an image URL across documents, here per source and per pool.
+    url_documents = Counter((d.row["source"], im["key"]) for d in docs if d.ingest["outcome"] == D.KEPT
+                            and not d.skipped for im in d.images.values() if im["key"])
     selected: list[tuple[_Doc, list[dict]]] = []
     for d in docs:
         if d.ingest["outcome"] != D.KEPT or d.skipped:
