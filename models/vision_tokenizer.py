@@ -130,6 +130,25 @@ class Emu3VisionTokenizer:
         """The id recorded next to every code grid."""
         return f"emu3_vq:{self.ref}"
 
+    def _spatial(self, px: torch.Tensor) -> torch.Tensor:
+        """The encoder's per-frame 2-D part (Emu3VQVAEEncoder.forward up to conv_out): (N, 3, H, W) -> (N, C, h, w)."""
+        enc = self.model.encoder
+        h = enc.conv_in(px)
+        h = enc.middle_block(enc.down_block(h))
+        h = enc.norm_out(h)
+        h = h * torch.sigmoid(h)
+        return enc.conv_out(h)
+
+    def _temporal(self, h: torch.Tensor) -> torch.Tensor:
+        """The encoder's 3-D part, then quant_conv: (B, C, T, h, w) -> latents (B, T', C, h, w)."""
+        m = self.model
+        for conv in m.encoder.time_conv:
+            h = conv(h)
+            h = h * torch.sigmoid(h)
+        for layer in m.encoder.time_res_stack:
+            h = layer(h)
+        return m.quant_conv(h).permute(0, 2, 1, 3, 4)
+
     @torch.inference_mode()
     def latents(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Pre-quantization latents (B, T', C, h, w) of still images (B, 3, H, W).
@@ -142,21 +161,8 @@ class Emu3VisionTokenizer:
         t = m.config.temporal_downsample_factor
         if not self.dedupe_still:
             hidden = m.encoder(px.unsqueeze(1).repeat(1, t, 1, 1, 1))
-        else:
-            enc = m.encoder
-            h = enc.conv_in(px)
-            h = enc.middle_block(enc.down_block(h))
-            h = enc.norm_out(h)
-            h = h * torch.sigmoid(h)
-            h = enc.conv_out(h)
-            h = h.unsqueeze(2).repeat(1, 1, t, 1, 1)  # b c t h w
-            for conv in enc.time_conv:
-                h = conv(h)
-                h = h * torch.sigmoid(h)
-            for layer in enc.time_res_stack:
-                h = layer(h)
-            hidden = h.permute(0, 2, 1, 3, 4)
-        return m.quant_conv(hidden.permute(0, 2, 1, 3, 4)).permute(0, 2, 1, 3, 4)
+            return m.quant_conv(hidden.permute(0, 2, 1, 3, 4)).permute(0, 2, 1, 3, 4)
+        return self._temporal(self._spatial(px).unsqueeze(2).repeat(1, 1, t, 1, 1))
 
     @torch.inference_mode()
     def encode(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -171,6 +177,26 @@ class Emu3VisionTokenizer:
         sizes = torch.tensor([[hh, ww]] * b)
         out = self.model.encode(pixel_values.to(self.device, self.model.dtype), sizes)
         return torch.stack(_image_tokens(out))
+
+    @torch.inference_mode()
+    def encode_video(self, frames: torch.Tensor) -> torch.Tensor:
+        """Code grids (B, T/4, H/factor, W/factor) for clips (B, T, 3, H, W) in [-1, 1], T a multiple of 4.
+
+        The T frames of a clip are one causal sequence for the temporal convolutions, as in `Emu3VQVAE.encode`;
+        Emu3's own video code (autoencode.py) cuts a video into independent 4-frame clips, i.e. B groups of T=4.
+        Not `Emu3VQVAE.encode`: its final crop `[:H/8, :W/8]` is written for (h, w) grids and, on a video's
+        (T', h, w) codes, cuts the time axis and the rows instead (transformers 4.48-5.x). Same math, no crop.
+        """
+        m = self.model
+        b, t, c, hh, ww = frames.shape
+        factor = m.config.temporal_downsample_factor
+        if t % factor or t == 0:
+            raise ValueError(f"a clip needs a positive multiple of {factor} frames, got {t}")
+        if hh % self.factor or ww % self.factor:
+            raise ValueError(f"frame sides must be multiples of {self.factor}, got {hh}x{ww}")
+        spatial = self._spatial(frames.to(self.device, m.dtype).reshape(b * t, c, hh, ww))
+        hidden = spatial.reshape(b, t, *spatial.shape[1:]).permute(0, 2, 1, 3, 4)  # b c t h w
+        return m.quantize(self._temporal(hidden))
 
     @torch.inference_mode()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:

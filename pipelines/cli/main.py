@@ -13,7 +13,7 @@ from pipelines.cli import commands
 from pipelines.core.errors import TesseraUserError, describe_os_error
 
 
-PIPELINE_ORDER = ["ingest", "stats", "report", "curate", "fuse", "tokenize", "doc_sequences", "export_eva_clip", "train", "demo"]
+PIPELINE_ORDER = ["ingest", "stats", "report", "curate", "fuse", "tokenize", "tokenize_video", "doc_sequences", "export_eva_clip", "export_video_frames", "train", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:

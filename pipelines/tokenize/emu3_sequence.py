@@ -2,6 +2,7 @@
 
 Text-to-image: `BOS caption SOV "{h}*{w}" SOT (row EOL)*h EOF EOV`; understanding puts the caption (then EOS) after
 EOV. Visual token for code c is `151854 + c` (`<|visual token {c:06d}|>`); vocabulary size 184622.
+Text-to-video: `BOS caption SOV "{t}*{h}*{w}" SOT ((row EOL)*h EOF)*t EOV`, t latent frames (docs/video_tokens.md).
 """
 
 from __future__ import annotations
@@ -44,6 +45,38 @@ def image_ids(codes, tokenizer) -> list[int]:
     return [SOV, *size_ids, SOT, *visual_ids(codes), EOF, EOV]
 
 
+def video_meta(codes) -> str:
+    """The default video meta text `"{t}*{h}*{w}"` (latent grid), as BAAI's UniVLA writes Emu3 video tokens."""
+    t, h, w = np.asarray(codes).shape
+    return f"{t}*{h}*{w}"
+
+
+def video_ids(codes, tokenizer, meta: str | None = None, *, row_eol: bool = True) -> list[int]:
+    """`SOV meta SOT` then per latent frame its rows (each + EOL) and EOF, then `EOV`; codes are (t, h, w).
+
+    meta: the text between SOV and SOT, `video_meta(codes)` by default. row_eol=False writes each frame's tokens
+    without EOL (UniVLA's `format_video_prompt`); the default keeps EOL as Emu3's images and its paper do.
+    """
+    grid = np.asarray(codes, dtype=np.int64)
+    if grid.ndim != 3:
+        raise ValueError(f"codes must be a 3-D (t, h, w) grid, got shape {grid.shape}")
+    meta_ids = list(tokenizer.encode(video_meta(grid) if meta is None else meta, add_special_tokens=False))
+    body: list[int] = []
+    for frame in grid:
+        body += visual_ids(frame) if row_eol else visual_ids(frame.reshape(1, -1))[:-1]  # one row, no EOL
+        body.append(EOF)
+    return [SOV, *meta_ids, SOT, *body, EOV]
+
+
+def build_video_input_ids(caption_ids: Sequence[int], codes, tokenizer, *, meta: str | None = None,
+                          row_eol: bool = True, understanding: bool = False, caption_dropout: float = 0.0,
+                          rng: random.Random | None = None, seed: int | None = None,
+                          visual_loss_only: bool = False) -> tuple[list[int], list[int]]:
+    """One Emu3 video sample as (input_ids, labels): `build_input_ids` with `video_ids` in place of the image."""
+    visual = video_ids(codes, tokenizer, meta, row_eol=row_eol)
+    return _assemble(caption_ids, visual, understanding, caption_dropout, rng, seed, visual_loss_only)
+
+
 def build_input_ids(caption_ids: Sequence[int], codes, tokenizer, *, understanding: bool = False,
                     caption_dropout: float = 0.0, rng: random.Random | None = None, seed: int | None = None,
                     visual_loss_only: bool = False) -> tuple[list[int], list[int]]:
@@ -53,12 +86,17 @@ def build_input_ids(caption_ids: Sequence[int], codes, tokenizer, *, understandi
     visual_loss_only: labels keep only visual tokens (Emu3's `apply_loss_on_only_vision`), the rest is -100.
     understanding: `BOS image caption EOS` with loss on the caption and EOS only.
     """
+    return _assemble(caption_ids, image_ids(codes, tokenizer), understanding, caption_dropout, rng, seed,
+                     visual_loss_only)
+
+
+def _assemble(caption_ids, image, understanding, caption_dropout, rng, seed, visual_loss_only):
+    """Caption and a visual block (image or video) as (input_ids, labels); see `build_input_ids`."""
     if caption_dropout > 0:
         rng = rng or random.Random(seed)
         if rng.random() < caption_dropout:
             caption_ids = []
     caption_ids = [int(t) for t in caption_ids]
-    image = image_ids(codes, tokenizer)
     if understanding:
         input_ids = [BOS, *image, *caption_ids, EOS]
         labels = [IGNORE] * (1 + len(image)) + caption_ids + [EOS]
