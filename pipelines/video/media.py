@@ -79,6 +79,11 @@ def decode_frames(data: bytes, *, fps: float | None = None, start: float = 0.0, 
                     continue
                 t = float(frame.pts * stream.time_base)
                 if end is not None and t >= end:
+                    # Ticks still before `end` take the newest frame before it.
+                    while fps is not None and previous is not None and next_tick < end - 1e-9:
+                        frames.append(_rgb(previous[0], size))
+                        times.append(next_tick)
+                        next_tick = start + len(times) / fps
                     break
                 if t < start:
                     previous = (frame, t)

@@ -1,0 +1,212 @@
+"""`tessera ingest --source webvid|panda70m`: video rows into rejects and prepared rows, then clips into shards.
+
+`prepare_video` reads the partition's files once (under the partition's lock and the ingest folder's lock, as image
+ingest does) and writes `OUT/video/<p>.rejects.parquet`, `OUT/video/<p>.prepared.parquet` (one parquet row group
+per output shard) and last `OUT/video/<p>.json`, which allocates the partition's range of clip shard ids (their own
+range, beside image shards). A URL already accepted by this or an earlier video partition is rejected as
+`duplicate_url`. `download_video` (pipelines.video.download) then writes `OUT/clips/NNNNN.*`. Layout and names:
+`pipelines.video.schema`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict
+
+from pipelines.core.errors import TesseraEnvironmentError, TesseraUserError, describe_os_error
+from pipelines.core.shard_io import atomic_path, read_json, write_json_atomic
+from pipelines.core.shard_job import ShardJob
+from pipelines.ingest.partitions import check_partition_name, locked, partition_name
+from pipelines.ingest.sequence import check_writable, partition_lock
+from pipelines.video import schema as V
+from pipelines.video.sources import Reject, check_video_files, read_videos
+
+REJECT_SCHEMA = pa.schema([("input_file", pa.string()), ("input_row", pa.int64()), ("reason", pa.string()),
+                           ("detail", pa.string())])
+CLIP_TYPE = pa.struct([("start", pa.float64()), ("end", pa.float64()), ("caption", pa.string()),
+                       ("extra", pa.string())])
+PREPARED_SCHEMA = pa.schema([("input_file", pa.string()), ("input_row", pa.int64()), ("video_id", pa.string()),
+                             ("url", pa.string()), ("clips", pa.list_(CLIP_TYPE)), ("extra", pa.string())])
+DEFAULT_SAMPLES_PER_SHARD = 1000  # video2dataset's number_sample_per_shard
+MAX_SAMPLES_PER_SHARD = 10_000  # the key has four digits for the row in its shard
+
+
+class VideoManifest(BaseModel):
+    """What one video partition read, accepted and rejected, its clips, and the clip shard ids it owns."""
+
+    model_config = ConfigDict(extra="ignore")
+    name: str
+    source: str
+    files: list[str]
+    input_rows: int
+    accepted: int
+    rejected: int
+    clips: int
+    start_shard_id: int
+    n_shards: int
+    samples_per_shard: int
+
+    @property
+    def shard_ids(self) -> range:
+        return range(self.start_shard_id, self.start_shard_id + self.n_shards)
+
+
+def video_file(out: Path, name: str, kind: str) -> Path:
+    """`OUT/video/<name>.<kind>.parquet` (kind: rejects, prepared)."""
+    return Path(out) / V.VIDEO_DIR / f"{name}.{kind}.parquet"
+
+
+def manifest_file(out: Path, name: str) -> Path:
+    return Path(out) / V.VIDEO_DIR / f"{name}.json"
+
+
+def clips_job(out: Path) -> ShardJob:
+    """The shard job whose units are `OUT/clips/NNNNN.{tar,parquet,rows.parquet}`."""
+    return ShardJob(out, V.CLIPS_DIR)
+
+
+def load_video_manifests(out: Path) -> list[VideoManifest]:
+    """Every video partition of an ingest folder whose prepare step finished, in shard order."""
+    folder = Path(out) / V.VIDEO_DIR
+    found = [VideoManifest(**read_json(p)) for p in folder.glob("*.json")] if folder.is_dir() else []
+    return sorted(found, key=lambda m: m.start_shard_id)
+
+
+def _earlier_urls(out: Path) -> dict[str, str]:
+    """URL -> where it was first accepted, over every prepared video partition of `out`."""
+    seen: dict[str, str] = {}
+    for manifest in load_video_manifests(out):
+        table = pq.read_table(video_file(out, manifest.name, "prepared"), columns=["url", "input_file", "input_row"])
+        for url, file, row in zip(*(table[c].to_pylist() for c in ("url", "input_file", "input_row"))):
+            seen.setdefault(url, f"partition '{manifest.name}' {file}#{row}")
+    return seen
+
+
+def _parse(source: str, files: list[Path], out: Path, name: str, samples_per_shard: int) -> VideoManifest:
+    """Read every row once; write the rejects and the accepted rows (one row group per shard), then the manifest."""
+    seen = _earlier_urls(out)
+    counts = Counter()
+    with atomic_path(video_file(out, name, "rejects")) as rej_tmp, \
+            atomic_path(video_file(out, name, "prepared")) as prep_tmp:
+        with pq.ParquetWriter(rej_tmp, REJECT_SCHEMA) as rej_w, pq.ParquetWriter(prep_tmp, PREPARED_SCHEMA) as prep_w:
+            rejects, shard = [], []
+            for record in read_videos(source, files):
+                if not isinstance(record, Reject) and record.url in seen:
+                    record = Reject(record.input_file, record.input_row, V.DUPLICATE_URL,
+                                    f"first accepted at {seen[record.url]}"[:200])
+                if isinstance(record, Reject):
+                    rejects.append(record.__dict__)
+                    counts["rejected"] += 1
+                else:
+                    seen[record.url] = f"{record.input_file}#{record.input_row}"
+                    shard.append(record.__dict__)
+                    counts["accepted"] += 1
+                    counts["clips"] += len(record.clips)
+                if len(shard) == samples_per_shard:  # one row group per output shard
+                    prep_w.write_table(pa.Table.from_pylist(shard, PREPARED_SCHEMA))
+                    shard = []
+                if len(rejects) >= 4096:
+                    rej_w.write_table(pa.Table.from_pylist(rejects, REJECT_SCHEMA))
+                    rejects = []
+            if shard:
+                prep_w.write_table(pa.Table.from_pylist(shard, PREPARED_SCHEMA))
+            rej_w.write_table(pa.Table.from_pylist(rejects, REJECT_SCHEMA))
+    start = max((m.start_shard_id + m.n_shards for m in load_video_manifests(out)), default=0)
+    manifest = VideoManifest(
+        name=name, source=source, files=[str(Path(f).resolve()) for f in files],
+        input_rows=counts["accepted"] + counts["rejected"], accepted=counts["accepted"], rejected=counts["rejected"],
+        clips=counts["clips"], start_shard_id=start, n_shards=math.ceil(counts["accepted"] / samples_per_shard),
+        samples_per_shard=samples_per_shard)
+    write_json_atomic(manifest.model_dump(), manifest_file(out, name))
+    return manifest
+
+
+def default_partition_name(files: list[Path]) -> str:
+    """The image ingest's name rule, on file names without their `.csv`, `.csv.gz` or `.parquet` ending."""
+    return partition_name([Path(re.sub(r"\.(csv\.gz|csv|gz)$", "", Path(f).name)) for f in files])
+
+
+def prepare_video(source: str, files: list[Path], out: Path, *, partition: str | None = None,
+                  samples_per_shard: int = DEFAULT_SAMPLES_PER_SHARD, wait: bool = False) -> VideoManifest:
+    """Validate the inputs, then read and classify the partition's rows (reused if done before)."""
+    if not 1 <= samples_per_shard <= MAX_SAMPLES_PER_SHARD:
+        raise TesseraUserError(f"--samples-per-shard must be between 1 and {MAX_SAMPLES_PER_SHARD} for video "
+                               f"(got {samples_per_shard})")
+    files = [Path(f) for f in files]
+    check_video_files(source, files)
+    name = check_partition_name(partition) if partition else default_partition_name(files)
+    out = check_writable(out)
+    with partition_lock(out, name, wait=wait), locked(out):
+        existing = read_json(manifest_file(out, name))
+        if existing is None:
+            try:
+                return _parse(source, files, out, name, samples_per_shard)
+            except OSError as err:
+                cause = describe_os_error(err)
+                if cause is None:
+                    raise
+                raise TesseraEnvironmentError(f"{cause} (while preparing video partition '{name}'); fix that "
+                                             "and rerun the same command") from None
+    manifest = VideoManifest(**existing)
+    if manifest.files != [str(f.resolve()) for f in files] or manifest.source != source:
+        raise TesseraUserError(f"partition '{name}' in {out} was ingested from other files "
+                               f"({', '.join(manifest.files)}); use another --partition name or another --out")
+    if manifest.samples_per_shard != samples_per_shard:
+        raise TesseraUserError(f"partition '{name}' in {out} was prepared with --samples-per-shard "
+                               f"{manifest.samples_per_shard}; use the same value (got {samples_per_shard}) so "
+                               "sample keys stay the same")
+    return manifest
+
+
+def video_counts(out: Path, manifest: VideoManifest) -> dict:
+    """Outcome counts of a partition: rows rejected / failed by reason / ok, clips ok / failed by reason."""
+    out = Path(out)
+    rejects = pq.read_table(video_file(out, manifest.name, "rejects"), columns=["reason"])["reason"].to_pylist()
+    finished = clips_job(out).finished()
+    rows, clips = Counter(), Counter()
+    for shard_id in manifest.shard_ids:
+        if f"{shard_id:05d}" not in finished:
+            continue
+        base = out / V.CLIPS_DIR / f"{shard_id:05d}"
+        for counter, path in ((rows, f"{base}.rows.parquet"), (clips, f"{base}.parquet")):
+            table = pq.read_table(path, columns=["status", "reason"])
+            counter.update(r or V.SUCCESS for r in table["reason"].to_pylist())
+    return {"rejected": dict(Counter(rejects)), "rows": dict(rows), "clips": dict(clips),
+            "unfinished_shards": manifest.n_shards - sum(f"{s:05d}" in finished for s in manifest.shard_ids)}
+
+
+def summary_line(manifest: VideoManifest, counts: dict) -> str:
+    """One line: rows read, rejected, downloaded ok or failed (by reason), clips ok or failed (by reason)."""
+    def split(counter: dict) -> tuple[int, int, str]:
+        failed = {k: v for k, v in counter.items() if k != V.SUCCESS}
+        detail = ", ".join(f"{k} {v}" for k, v in sorted(failed.items()))
+        return counter.get(V.SUCCESS, 0), sum(failed.values()), f" ({detail})" if detail else ""
+
+    rejected = ", ".join(f"{k} {v}" for k, v in sorted(counts["rejected"].items()))
+    rows_ok, rows_failed, rows_detail = split(counts["rows"])
+    clips_ok, clips_failed, clips_detail = split(counts["clips"])
+    line = (f"video partition {manifest.name} ({manifest.source}): {manifest.input_rows} rows, "
+            f"{manifest.rejected} rejected{f' ({rejected})' if rejected else ''}, {rows_ok} downloaded, "
+            f"{rows_failed} failed{rows_detail}; {manifest.clips} clips: {clips_ok} ok, "
+            f"{clips_failed} failed{clips_detail}")
+    if counts["unfinished_shards"]:
+        line += f"; {counts['unfinished_shards']} of {manifest.n_shards} shards not finished"
+    return line
+
+
+def ingest_video(source: str, files: list[Path], out: Path, *, partition: str | None = None, config=None,
+                 samples_per_shard: int = DEFAULT_SAMPLES_PER_SHARD, wait: bool = False,
+                 progress: bool = True) -> tuple[VideoManifest, dict]:
+    """Prepare, download and cut one partition; rerunning resumes and never duplicates. Returns (manifest, counts)."""
+    from pipelines.video.download import download_video
+
+    manifest = prepare_video(source, files, out, partition=partition, samples_per_shard=samples_per_shard,
+                             wait=wait)
+    download_video(out, manifest, config, wait=wait, progress=progress)
+    return manifest, video_counts(out, manifest)
