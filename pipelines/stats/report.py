@@ -24,6 +24,8 @@ _TITLES = {
     "accounting": "Accounting invariant",
     "document_outcomes": "Documents and their images per outcome",
     "document_accounting": "Document accounting (every document and image occurrence once)",
+    "video_outcomes": "Video rows and clips per outcome",
+    "video_accounting": "Video accounting (every row and clip once)",
 }
 
 
@@ -67,9 +69,14 @@ def folder_stats(out: Path) -> dict:
         raise TesseraUserError(f"no such output folder: {out}")
     from pipelines.documents.stats import curate_document_stats, has_documents, ingest_document_stats
 
+    from pipelines.video.stats import has_video, video_stats
+
     if (out / S.SHARDS_DIR).is_dir():
         stats = ingest_stats(out)
-        return {**stats, **ingest_document_stats(out)} if has_documents(out) else stats
+        stats = {**stats, **ingest_document_stats(out)} if has_documents(out) else stats
+        return {**stats, **video_stats(out)} if has_video(out) else stats
+    if has_video(out):
+        return video_stats(out)
     if has_documents(out):
         return curate_document_stats(out)
     for marker, module in (("curated", "pipelines.curate.stats"),):
