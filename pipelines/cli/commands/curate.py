@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from pipelines.documents.presets import PRESETS as DOCUMENT_PRESETS
+from pipelines.video.presets import VIDEO_PRESETS
 from pipelines.curate.presets import PRESETS, build_stages, get_preset, keep_rate_band, parse_metadata_rule
 from pipelines.curate.scoring import ScoringOptions, score_shards
 from pipelines.curate.selection import check_rule_columns, run_selection
@@ -27,7 +28,8 @@ def register(subparsers) -> None:
                    help=f"filter chain to apply: one of {', '.join(sorted(PRESETS))}; or, for interleaved documents "
                         f"(docs/documents.md), one or more of {', '.join(DOCUMENT_PRESETS)} joined by commas (each "
                         "curates its own source, e.g. mmc4,obelics) into documents/NNNNN.tar, doc_ledger.parquet and "
-                        "image_ledger.parquet")
+                        "image_ledger.parquet; or, for video clips (docs/video_curation.md), one of "
+                        f"{', '.join(VIDEO_PRESETS)} into clip_ledger.parquet and curated/clips.parquet")
     p.add_argument("--out", required=True, type=Path, help="output folder (rerun the same command to resume)")
     p.add_argument("--clip-model", default=None,
                    help="tiny | open_clip NAME[:TAG|:random|:CKPT_FILE] | hf-hub:ORG/REPO | CHECKPOINT_DIR "
@@ -40,7 +42,8 @@ def register(subparsers) -> None:
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     p.add_argument("--embeddings", action="store_true", help="also write fp16 image embeddings to embeddings/")
     p.add_argument("--min-clip-score", type=float, default=None,
-                   help="override the preset's CLIP threshold (documents: an image's best-sentence similarity)")
+                   help="override the preset's CLIP threshold (documents: an image's best-sentence similarity; "
+                        "videos: the mean cosine of 3 frames with the caption, off by default)")
     p.add_argument("--docs-per-shard", type=int, default=1000, help="documents per output tar (document presets)")
     p.add_argument("--top-fraction", type=float, default=None, help="override the preset's pool fraction")
     p.add_argument("--near-dup-distance", type=int, default=None,
@@ -60,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
         raise TesseraUserError(f"INGEST_OUT {args.ingest_out} does not exist")
     if all(name in DOCUMENT_PRESETS for name in args.preset.split(",")):
         return run_documents(args)
+    if args.preset in VIDEO_PRESETS:
+        return run_video(args)
     preset = get_preset(args.preset)
     if args.batch_size < 1 or args.num_actors < 1:
         raise TesseraUserError("--batch-size and --num-actors must be at least 1")
@@ -152,4 +157,40 @@ def run_documents(args: argparse.Namespace) -> int:
             label = row["outcome"] + (f" ({row['reason']})" if row["reason"] else "")
             print(f"    {label:<44}{row['n']:>8}")
     print(f"  -> {args.out}/documents, doc_ledger.parquet, image_ledger.parquet, curated/ (tokenize --curated)")
+    return 0
+
+
+def run_video(args: argparse.Namespace) -> int:
+    """Video presets: measure every clip shard (resumable), select over the pool, print the outcomes."""
+    from pipelines.video.curate import LEDGER, score_clips, select_clips
+    from pipelines.video.presets import get_video_preset
+
+    preset = get_video_preset(args.preset)
+    unsupported = [flag for flag, value in (("--top-fraction", args.top_fraction),
+                                            ("--near-dup-distance", args.near_dup_distance),
+                                            ("--max-meta", args.max_meta), ("--min-meta", args.min_meta),
+                                            ("--embeddings", args.embeddings)) if value]
+    if args.engine != "local":
+        unsupported.append(f"--engine {args.engine}")
+    if unsupported:
+        raise TesseraUserError(f"{', '.join(unsupported)} do(es) not apply to video presets ({args.preset})")
+    if args.batch_size < 1:
+        raise TesseraUserError("--batch-size must be at least 1")
+    clip_model = args.clip_model or "ViT-B-32:openai"
+    start = time.perf_counter()
+    scored = score_clips(args.ingest_out, args.out, clip_model, batch_size=args.batch_size, precision=args.precision,
+                         log=lambda line: print(line, file=sys.stderr))
+    summary = select_clips(args.ingest_out, args.out, preset, args.min_clip_score)
+    seconds = time.perf_counter() - start
+    print(f"curate ({preset.name}, CLIP {summary['model']}): {summary['clips']} clips from {len(scored)} shards -> "
+          f"kept {summary['kept']}, dropped {summary['dropped']} in {seconds:.1f} s"
+          + (" (nothing changed)" if summary.get("unchanged") else ""))
+    if summary["unscored_shards"]:
+        print(f"  left out (finished at ingest after scoring began): {', '.join(summary['unscored_shards'])}")
+    for row in summary["by_outcome"]:
+        label = row["outcome"] + (f" ({row['stage']}: {row['reason']})" if row["reason"] else "")
+        print(f"    {label:<52}{row['n']:>8}")
+    if summary["rows_rejected_before_download"]:
+        print(f"  input rows rejected before download (no clips): {summary['rows_rejected_before_download']}")
+    print(f"  -> {args.out}/{LEDGER}, curated/clips.parquet, summary.json")
     return 0
