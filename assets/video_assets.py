@@ -1,0 +1,202 @@
+"""Dagster wiring for video-text clips (WebVid, Panda-70M), beside the image and document assets.
+
+Files under `INPUT/webvid/` and `INPUT/panda70m/` (`*.csv`, `*.csv.gz`, `*.parquet`) become `video_files` partitions
+(the sensor adds them and runs `video_ingest_job`): `raw_videos` reads and classifies the rows, `video_clips` fetches
+each video once and cuts its clips into shards. Pool-wide assets follow through automation: `video_stats` (with
+the blocking accounting check), `curated_clips`, `video_tokens` (Emu3 codes of the kept clips) and
+`video_frame_documents` (Emu-style frames interleaved with captions). Folders: `video_ingest`, `video_curate`,
+`video_tokens`, `video_frames` under the output root.
+No `from __future__ import annotations`: Dagster resolves Config annotations.
+"""
+
+from pathlib import Path
+from typing import Optional
+
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    Config,
+    DefaultSensorStatus,
+    DynamicPartitionsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    asset,
+    asset_check,
+    define_asset_job,
+    sensor,
+)
+
+from assets.automation import SENSOR_INTERVAL_S
+from assets.resources import TesseraResource
+from pipelines.stats.section import Table, md_table
+
+video_files = DynamicPartitionsDefinition(name="video_files")
+INGEST, CURATE, TOKENS, FRAMES = "video_ingest", "video_curate", "video_tokens", "video_frames"
+VIDEO_SOURCES = ("webvid", "panda70m")
+PATTERNS = ("*.csv", "*.csv.gz", "*.parquet")
+SEP = "__"
+
+
+def discover_video_files(input_dir: Path) -> list[str]:
+    """Partition keys `<source>__<file name>` for the metadata files under INPUT/webvid and INPUT/panda70m."""
+    return sorted(f"{source}{SEP}{p.name}" for source in VIDEO_SOURCES for pattern in PATTERNS
+                  for p in (Path(input_dir) / source).glob(pattern) if p.is_file())
+
+
+def _file(input_dir: str, key: str) -> tuple[str, Path]:
+    source, _, name = key.partition(SEP)
+    return source, Path(input_dir) / source / name
+
+
+class CuratedClipsConfig(Config):
+    """Preset (webvid or panda70m thresholds), CLIP model and an optional CLIP threshold."""
+
+    preset: str = "webvid"
+    clip_model: str = "tiny"
+    min_clip_score: Optional[float] = None
+
+
+class VideoTokensConfig(Config):
+    """VQ model, sampling rate and Emu3's preprocessing for the clip frames."""
+
+    vq_model: str = "tiny"
+    fps: float = 8.0
+    target_area: int = 512 * 512
+    min_area: int = 512 * 512
+    max_area: int = 1024 * 1024
+    max_frames: Optional[int] = None
+
+
+class VideoFramesConfig(Config):
+    """Frames per clip (Emu1: 8) and how clips are grouped into documents."""
+
+    frames: int = 8
+    group: str = "clip"  # or "video": one document per source video, its clips' captions and frames in time order
+
+
+@asset(partitions_def=video_files, group_name="video", kinds={"duckdb", "parquet"})
+def raw_videos(context: AssetExecutionContext, tessera: TesseraResource) -> MaterializeResult:
+    """One video metadata file classified: accepted rows with their clips, rejected rows with a reason."""
+    from pipelines.video.ingest import prepare_video
+
+    source, path = _file(tessera.input_dir, context.partition_key)
+    m = prepare_video(source, [path], tessera.path(INGEST), partition=context.partition_key, wait=True)
+    return MaterializeResult(metadata={"source": source, "input_rows": m.input_rows, "accepted": m.accepted,
+                                       "rejected": m.rejected, "clips": m.clips,
+                                       "shards": f"{m.start_shard_id:05d}+{m.n_shards}"})
+
+
+@asset(partitions_def=video_files, deps=[raw_videos], group_name="video", kinds={"pyav", "webdataset"})
+def video_clips(context: AssetExecutionContext, tessera: TesseraResource) -> MaterializeResult:
+    """Each video fetched once through the guarded fetch layer, its clips cut, re-encoded and sharded."""
+    from pipelines.ingest.fetch import FetchConfig
+    from pipelines.video.download import VideoDownloadConfig, download_video
+    from pipelines.video.ingest import load_video_manifests, summary_line, video_counts
+
+    out = tessera.path(INGEST)
+    manifest = next(m for m in load_video_manifests(out) if m.name == context.partition_key)
+    config = VideoDownloadConfig(fetch=FetchConfig(allow_private_network=tessera.allow_private_network,
+                                                   max_image_bytes=256 * 1024 * 1024, timeout=60.0))
+    download_video(out, manifest, config, wait=True, progress=False)
+    counts = video_counts(out, manifest)
+    context.log.info(summary_line(manifest, counts))
+    return MaterializeResult(metadata={"clips_ok": counts["clips"].get("success", 0),
+                                       "clips": manifest.clips, "unfinished_shards": counts["unfinished_shards"]})
+
+
+@asset(deps=[video_clips], group_name="video", kinds={"duckdb"})
+def video_stats(context: AssetExecutionContext, tessera: TesseraResource) -> MaterializeResult:
+    """Rows and clips per outcome over every finished video partition (sql/video_*.sql)."""
+    from pipelines.video.stats import video_stats as compute
+
+    stats = compute(tessera.path(INGEST))
+    return MaterializeResult(metadata={
+        **{k: int(v) for k, v in stats["video_accounting"].items()},
+        "outcomes": MetadataValue.md(md_table(Table("outcomes", stats["video_outcomes"]))),
+        "unfinished_partitions": stats["video_partitions_unfinished"],
+    })
+
+
+@asset(deps=[video_stats], pool="gpu", group_name="video")
+def curated_clips(context: AssetExecutionContext, config: CuratedClipsConfig, tessera: TesseraResource):
+    """Duration, resolution, scene cuts, motion and (optionally) CLIP score per clip; every clip in the ledger."""
+    from pipelines.video.curate import score_clips, select_clips
+    from pipelines.video.presets import get_video_preset
+
+    ingest, out = tessera.path(INGEST), tessera.path(CURATE)
+    score_clips(ingest, out, config.clip_model, batch_size=tessera.batch_size, log=context.log.info)
+    summary = select_clips(ingest, out, get_video_preset(config.preset), config.min_clip_score)
+    return MaterializeResult(metadata={
+        "preset": summary["preset"], "clips": summary["clips"], "kept": summary["kept"],
+        "dropped": summary["dropped"],
+        "by_outcome": MetadataValue.md(md_table(Table("clips", summary["by_outcome"]))),
+    })
+
+
+@asset(deps=[curated_clips], pool="gpu", group_name="video")
+def video_tokens(context: AssetExecutionContext, config: VideoTokensConfig, tessera: TesseraResource):
+    """Emu3 video codes of the kept clips (4-frame groups), one token row per clip."""
+    from pipelines.video.tokenize import VideoTokenizerConfig, tokenize_videos
+
+    cfg = VideoTokenizerConfig(vq_model=config.vq_model, fps=config.fps, target_area=config.target_area,
+                               min_area=config.min_area, max_area=config.max_area, max_frames=config.max_frames)
+    m = tokenize_videos(tessera.path(INGEST), tessera.path(TOKENS), cfg, tessera.path(CURATE), log=context.log.info)
+    return MaterializeResult(metadata={k: v for k, v in m.items() if isinstance(v, (int, float, str))})
+
+
+@asset(deps=[curated_clips], group_name="video")
+def video_frame_documents(context: AssetExecutionContext, config: VideoFramesConfig, tessera: TesseraResource):
+    """The kept clips as Emu-style documents (caption, then evenly sampled frames) for `doc-sequences`."""
+    from pipelines.caption.samples import load_curated_keys
+    from pipelines.video.export import export_video_frames
+
+    m = export_video_frames(tessera.path(INGEST), tessera.path(FRAMES), load_curated_keys(tessera.path(CURATE)),
+                            frames=config.frames, group=config.group, log=context.log.info)
+    return MaterializeResult(metadata={k: v for k, v in m.items() if isinstance(v, (int, float, str))})
+
+
+@asset_check(asset=video_stats, blocking=True,
+             description="Every input row is rejected or in one row sidecar; every clip in one clip sidecar.")
+def check_video_stats_accounting(tessera: TesseraResource) -> AssetCheckResult:
+    from pipelines.video.stats import video_accounting_holds, video_stats as compute
+
+    acc = compute(tessera.path(INGEST))["video_accounting"]
+    return AssetCheckResult(passed=video_accounting_holds(acc), metadata={k: int(v) for k, v in acc.items()})
+
+
+@asset_check(asset=curated_clips, blocking=True,
+             description="Every clip of the ingest folder is in the clip ledger exactly once.")
+def check_curated_clips_ledger(tessera: TesseraResource) -> AssetCheckResult:
+    from pipelines.core.sql import connect, literal
+    from pipelines.video.stats import video_stats as compute
+
+    acc = compute(tessera.path(INGEST))["video_accounting"]
+    ledger = tessera.path(CURATE) / "clip_ledger.parquet"
+    con = connect()
+    rows, keys = con.execute(f"SELECT count(*), count(DISTINCT key) FROM read_parquet({literal(ledger)})").fetchone()
+    ok = rows == keys == int(acc["clips_accounted"])
+    return AssetCheckResult(passed=ok, metadata={"ledger_rows": int(rows), "distinct_keys": int(keys),
+                                                 "clips": int(acc["clips_accounted"])})
+
+
+video_ingest_job = define_asset_job(
+    "video_ingest_job", selection=["raw_videos", "video_clips"],
+    description="Read one WebVid/Panda-70M file, fetch its videos and cut their clips.",
+)
+
+
+@sensor(job=video_ingest_job, minimum_interval_seconds=SENSOR_INTERVAL_S, default_status=DefaultSensorStatus.RUNNING)
+def video_files_sensor(context: SensorEvaluationContext, tessera: TesseraResource) -> SensorResult:
+    """Adds a `video_files` partition for each new file under INPUT/webvid and INPUT/panda70m and ingests it."""
+    known = set(context.instance.get_dynamic_partitions(video_files.name))
+    new = [k for k in discover_video_files(Path(tessera.input_dir)) if k not in known]
+    return SensorResult(run_requests=[RunRequest(partition_key=k, run_key=k) for k in new],
+                        dynamic_partitions_requests=[video_files.build_add_request(new)] if new else [])
+
+
+INGEST_ASSETS = [raw_videos, video_clips]
+ASSETS = [raw_videos, video_clips, video_stats, curated_clips, video_tokens, video_frame_documents]
+CHECKS = [check_video_stats_accounting, check_curated_clips_ledger]
