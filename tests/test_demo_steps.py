@@ -12,10 +12,13 @@ from pipelines.core.errors import TesseraUserError
 def test_every_demo_step_is_a_valid_cli_call(tmp_path):
     parser = build_parser()
     docs = {"mmc4": tmp_path / "m.jsonl", "obelics": tmp_path / "o.parquet"}
-    steps = demo_steps(tmp_path, tmp_path / "meta.parquet", docs)
+    videos = {"webvid": tmp_path / "w.csv", "panda70m": tmp_path / "p.csv"}
+    steps = demo_steps(tmp_path, tmp_path / "meta.parquet", docs, videos)
     assert [name for name, _ in steps] == ["ingest", "curate", "caption", "tokenize", "export-eva-clip",
                                            "ingest-mmc4", "ingest-obelics", "curate-documents",
-                                           "tokenize-documents", "doc-sequences", "report"]
+                                           "tokenize-documents", "doc-sequences", "ingest-webvid",
+                                           "ingest-panda70m", "curate-video", "tokenize-video",
+                                           "export-video-frames", "report"]
     for _, argv in steps:
         args = parser.parse_args(argv)
         assert callable(args.func)

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from pipelines.demo.documents_sample import build_document_sample
 from pipelines.demo.sample import build_demo_sample
+from pipelines.demo.video_sample import build_video_sample
 from pipelines.core.errors import TesseraUserError
 from pipelines.demo.http_server import serve_folder
 
@@ -30,8 +31,9 @@ def _fresh(out: Path) -> None:
     (out / MARKER).write_text("made by tessera demo\n")
 
 
-def demo_steps(out: Path, metadata: Path, documents: dict[str, Path] | None = None) -> list[tuple[str, list[str]]]:
-    """The CLI calls the demo makes, in order (the document steps when `documents` gives the MMC4/OBELICS files)."""
+def demo_steps(out: Path, metadata: Path, documents: dict[str, Path] | None = None,
+               videos: dict[str, Path] | None = None) -> list[tuple[str, list[str]]]:
+    """The CLI calls the demo makes, in order (document and video steps when their sample files are given)."""
     ingest, curate, captions, tokens = (str(out / d) for d in ("ingest", "curate", "captions", "tokens"))
     # The demo serves its own sample from 127.0.0.1: allowed explicitly, and not paced.
     local = ["--allow-private-network", "--per-host-rate", "1000", "--per-host-connections", "16"]
@@ -61,6 +63,18 @@ def demo_steps(out: Path, metadata: Path, documents: dict[str, Path] | None = No
             ("doc-sequences", ["doc-sequences", docs_curate, "--tokens", docs_tokens,
                                "--out", str(out / "docs_sequences")]),
         ]
+    if videos:
+        v_ingest, v_curate = str(out / "video_ingest"), str(out / "video_curate")
+        for source in ("webvid", "panda70m"):
+            steps.append((f"ingest-{source}", ["ingest", "--source", source, "--metadata", str(videos[source]),
+                                               "--out", v_ingest, "--timeout", "5", "--quiet", *local]))
+        steps += [
+            ("curate-video", ["curate", v_ingest, "--preset", "webvid", "--out", v_curate, "--clip-model", "tiny"]),
+            ("tokenize-video", ["tokenize-video", v_ingest, "--curated", v_curate, "--out", str(out / "video_tokens"),
+                                "--fps", "4", "--max-frames", "8", *small_vq]),
+            ("export-video-frames", ["export-video-frames", v_ingest, "--curated", v_curate, "--frames", "4",
+                                     "--out", str(out / "video_frames")]),
+        ]
     steps.append(("report", ["report", str(out), "--out", str(out / "report.html")]))
     return steps
 
@@ -76,8 +90,9 @@ def run_demo(out: Path, console: Console | None = None) -> dict[str, float]:
     with serve_folder(out / "sample" / "www") as base_url:
         metadata = build_demo_sample(out / "sample", base_url)
         documents = build_document_sample(out / "sample", out / "sample" / "www", base_url)
+        videos = build_video_sample(out / "sample", out / "sample" / "www", base_url)
         console.rule(f"[bold]Tessera demo[/bold]: {metadata} served from {base_url}")
-        for name, argv in demo_steps(out, metadata, documents):
+        for name, argv in demo_steps(out, metadata, documents, videos):
             console.rule(f"[bold]tessera {' '.join(argv[:1])}[/bold]")
             console.print("$ tessera " + " ".join(argv), style="dim")
             start = time.perf_counter()
@@ -96,13 +111,16 @@ def run_demo(out: Path, console: Console | None = None) -> dict[str, float]:
     outputs = {"ingest": "ingest", "curate": "curate", "caption": "captions", "tokenize": "tokens",
                "export-eva-clip": "eva_clip", "ingest-mmc4": "docs_ingest", "ingest-obelics": "docs_ingest",
                "curate-documents": "docs_curate", "tokenize-documents": "docs_tokens",
-               "doc-sequences": "docs_sequences", "report": "report.html"}
+               "doc-sequences": "docs_sequences", "ingest-webvid": "video_ingest", "ingest-panda70m": "video_ingest",
+               "curate-video": "video_curate", "tokenize-video": "video_tokens",
+               "export-video-frames": "video_frames", "report": "report.html"}
     for name, seconds in timings.items():
         table.add_row(name, f"{seconds:.1f}", str(out / outputs[name]))
     console.print(table)
     console.print(f"Plot of where every input row went: {plot}")
     console.print(f"Every stage's tables and plots on one page: {out / 'report.html'}")
     console.print(f"Documents: tessera stats {out / 'docs_ingest'}  |  tessera stats {out / 'docs_curate'}")
+    console.print(f"Video: tessera stats {out / 'video_ingest'}  |  clip ledger {out / 'video_curate'}/clip_ledger.parquet")
     console.print(f"Look at it: tessera stats {out / 'ingest'}  |  tessera stats {out / 'curate'}  |  "
                   f"tessera tokenize-qa {out / 'tokens'} --png {out / 'tokens_qa.png'}")
     return timings

@@ -9,7 +9,7 @@ from pipelines.documents.stats import accounting_holds, curate_document_stats, i
 from pipelines.stats.png import COLORS, label_bars, message_png, new_figure, to_png
 from pipelines.stats.section import Figure, Section, Table
 
-BAR_COLORS = {"kept": COLORS["kept"], "downloaded": COLORS["kept"], "failed": COLORS["failed"],
+BAR_COLORS = {"kept": COLORS["kept"], "downloaded": COLORS["kept"], "success": COLORS["kept"], "failed": COLORS["failed"],
               "dropped": COLORS["failed"], "rejected": COLORS["rejected"], "skipped": "#9e9e9e"}
 
 
@@ -24,7 +24,7 @@ def outcome_plot(rows: list[dict], what: str) -> bytes:
     ax = fig.add_subplot()
     bars = ax.barh(labels[::-1], counts[::-1], color=[BAR_COLORS.get(r["outcome"], "#607d8b") for r in rows][::-1])
     label_bars(ax, bars, counts[::-1])
-    ax.set_xlabel(f"{what}s" if what == "document" else "image occurrences")
+    ax.set_xlabel("image occurrences" if what == "image" else f"{what}s")
     ax.set_title(f"{what.capitalize()}s per outcome ({sum(counts):,})", fontsize=10)
     return to_png(fig)
 

@@ -22,12 +22,15 @@ REPORT_FILE = "report.html"
 
 STAGE_MARKERS = {
     "ingest": lambda p: (p / S.SHARDS_DIR).is_dir(),
-    "curate": lambda p: (p / CURATED_DIR).is_dir() and not (p / "doc_ledger.parquet").is_file(),
+    "curate": lambda p: ((p / CURATED_DIR).is_dir() and not (p / "doc_ledger.parquet").is_file()
+                         and not (p / "clip_ledger.parquet").is_file()),
     # A root also has a captions/ child, but of folders; a captions stage folder has parts (or synthetic/) in it.
     "captions": lambda p: (p / SYNTHETIC_DIR).is_dir() or any((p / CAPTIONS_DIR).glob("*_stats.json")),
     "tokens": lambda p: (p / TOKENS_DIR).is_dir(),
     "docs_ingest": lambda p: any((p / "documents").glob("*.json")) and (p / S.SHARDS_DIR).is_dir(),
     "docs_curate": lambda p: (p / "doc_ledger.parquet").is_file(),
+    "video_ingest": lambda p: any((p / "video").glob("*.json")),
+    "video_curate": lambda p: (p / "clip_ledger.parquet").is_file(),
 }
 
 _CSS = """
@@ -63,9 +66,11 @@ def report_sections(out: Path) -> list[Section]:
     if not out.is_dir():
         raise TesseraUserError(f"no such output folder: {out}")
     from pipelines.documents.figures import documents_section
+    from pipelines.video.figures import video_curate_section, video_ingest_section
 
     builders = {"ingest": ingest_section, "curate": curate_section, "captions": captions_section,
-                "tokens": tokens_section, "docs_ingest": documents_section, "docs_curate": documents_section}
+                "tokens": tokens_section, "docs_ingest": documents_section, "docs_curate": documents_section,
+                "video_ingest": video_ingest_section, "video_curate": video_curate_section}
     found = stage_folders(out)
     if not found:
         raise TesseraUserError(f"{out} has nothing to report: no ingest/, curate/, captions/ or tokens/ output in it, "
