@@ -41,6 +41,9 @@ bench: setup
 	$(BIN)/python bench/clip_score.py
 	$(BIN)/python bench/fuse.py
 	$(BIN)/python bench/tokenize.py
+	$(BIN)/python bench/fetch.py
+	$(BIN)/python bench/documents.py
+	$(BIN)/python bench/video.py
 
 clean:
 	rm -rf demo_out .dagster_home .cache/ray
