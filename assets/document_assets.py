@@ -9,50 +9,28 @@ No `from __future__ import annotations`: Dagster resolves Config annotations.
 """
 
 import json
-from pathlib import Path
 from typing import Optional
 
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
     Config,
-    DefaultSensorStatus,
     DynamicPartitionsDefinition,
     MaterializeResult,
     MetadataValue,
-    RunRequest,
-    SensorEvaluationContext,
-    SensorResult,
     asset,
     asset_check,
     define_asset_job,
-    sensor,
 )
 
-from assets.automation import SENSOR_INTERVAL_S
 from assets.metadata import markdown_metadata
 from assets.resources import TesseraResource
-from pipelines.documents.sources import DOCUMENT_SOURCES
+from assets.source_files import source_file, source_files_sensor
 from pipelines.stats.section import Table, md_table
 
 document_files = DynamicPartitionsDefinition(name="document_files")
 INGEST, CURATE, TOKENS, SEQUENCES = "docs_ingest", "docs_curate", "docs_tokens", "docs_sequences"
 PATTERNS = {"mmc4": ("*.jsonl", "*.jsonl.gz", "*.zip"), "obelics": ("*.parquet",)}
-SEP = "__"
-
-
-def discover_document_files(input_dir: Path) -> list[str]:
-    """Partition keys `<source>__<file name>` for the document files under INPUT/mmc4 and INPUT/obelics."""
-    keys = []
-    for source in DOCUMENT_SOURCES:
-        for pattern in PATTERNS[source]:
-            keys += [f"{source}{SEP}{p.name}" for p in (Path(input_dir) / source).glob(pattern) if p.is_file()]
-    return sorted(keys)
-
-
-def _file(input_dir: str, key: str) -> tuple[str, Path]:
-    source, _, name = key.partition(SEP)
-    return source, Path(input_dir) / source / name
 
 
 class CuratedDocumentsConfig(Config):
@@ -82,7 +60,7 @@ def raw_documents(context: AssetExecutionContext, tessera: TesseraResource) -> M
     """One document file in the canonical document schema; malformed documents are rejected with a reason."""
     from pipelines.documents.ingest import prepare_documents
 
-    source, path = _file(tessera.input_dir, context.partition_key)
+    source, path = source_file(tessera.input_dir, context.partition_key)
     manifest, images = prepare_documents(source, [path], tessera.path(INGEST), partition=context.partition_key,
                                          samples_per_shard=tessera.samples_per_shard, wait=True)
     return MaterializeResult(metadata={
@@ -200,14 +178,10 @@ document_ingest_job = define_asset_job(
 )
 
 
-@sensor(job=document_ingest_job, minimum_interval_seconds=SENSOR_INTERVAL_S,
-        default_status=DefaultSensorStatus.RUNNING)
-def document_files_sensor(context: SensorEvaluationContext, tessera: TesseraResource) -> SensorResult:
-    """Adds a `document_files` partition for each new file under INPUT/mmc4 and INPUT/obelics and ingests it."""
-    known = set(context.instance.get_dynamic_partitions(document_files.name))
-    new = [k for k in discover_document_files(Path(tessera.input_dir)) if k not in known]
-    return SensorResult(run_requests=[RunRequest(partition_key=k, run_key=k) for k in new],
-                        dynamic_partitions_requests=[document_files.build_add_request(new)] if new else [])
+document_files_sensor = source_files_sensor(
+    "document_files_sensor", document_files, document_ingest_job, PATTERNS,
+    "Adds a `document_files` partition for each new file under INPUT/mmc4 and INPUT/obelics and ingests it.",
+)
 
 
 INGEST_ASSETS = [raw_documents, document_images]

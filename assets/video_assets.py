@@ -9,46 +9,28 @@ the blocking accounting check), `curated_clips`, `video_tokens` (Emu3 codes of t
 No `from __future__ import annotations`: Dagster resolves Config annotations.
 """
 
-from pathlib import Path
 from typing import Optional
 
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
     Config,
-    DefaultSensorStatus,
     DynamicPartitionsDefinition,
     MaterializeResult,
     MetadataValue,
-    RunRequest,
-    SensorEvaluationContext,
-    SensorResult,
     asset,
     asset_check,
     define_asset_job,
-    sensor,
 )
 
-from assets.automation import SENSOR_INTERVAL_S
 from assets.resources import TesseraResource
+from assets.source_files import source_file, source_files_sensor
 from pipelines.stats.section import Table, md_table
+from pipelines.video.sources import VIDEO_SOURCES
 
 video_files = DynamicPartitionsDefinition(name="video_files")
 INGEST, CURATE, TOKENS, FRAMES = "video_ingest", "video_curate", "video_tokens", "video_frames"
-VIDEO_SOURCES = ("webvid", "panda70m")
-PATTERNS = ("*.csv", "*.csv.gz", "*.parquet")
-SEP = "__"
-
-
-def discover_video_files(input_dir: Path) -> list[str]:
-    """Partition keys `<source>__<file name>` for the metadata files under INPUT/webvid and INPUT/panda70m."""
-    return sorted(f"{source}{SEP}{p.name}" for source in VIDEO_SOURCES for pattern in PATTERNS
-                  for p in (Path(input_dir) / source).glob(pattern) if p.is_file())
-
-
-def _file(input_dir: str, key: str) -> tuple[str, Path]:
-    source, _, name = key.partition(SEP)
-    return source, Path(input_dir) / source / name
+PATTERNS = {source: ("*.csv", "*.csv.gz", "*.parquet") for source in VIDEO_SOURCES}
 
 
 class CuratedClipsConfig(Config):
@@ -82,7 +64,7 @@ def raw_videos(context: AssetExecutionContext, tessera: TesseraResource) -> Mate
     """One video metadata file classified: accepted rows with their clips, rejected rows with a reason."""
     from pipelines.video.ingest import prepare_video
 
-    source, path = _file(tessera.input_dir, context.partition_key)
+    source, path = source_file(tessera.input_dir, context.partition_key)
     m = prepare_video(source, [path], tessera.path(INGEST), partition=context.partition_key, wait=True)
     return MaterializeResult(metadata={"source": source, "input_rows": m.input_rows, "accepted": m.accepted,
                                        "rejected": m.rejected, "clips": m.clips,
@@ -188,13 +170,10 @@ video_ingest_job = define_asset_job(
 )
 
 
-@sensor(job=video_ingest_job, minimum_interval_seconds=SENSOR_INTERVAL_S, default_status=DefaultSensorStatus.RUNNING)
-def video_files_sensor(context: SensorEvaluationContext, tessera: TesseraResource) -> SensorResult:
-    """Adds a `video_files` partition for each new file under INPUT/webvid and INPUT/panda70m and ingests it."""
-    known = set(context.instance.get_dynamic_partitions(video_files.name))
-    new = [k for k in discover_video_files(Path(tessera.input_dir)) if k not in known]
-    return SensorResult(run_requests=[RunRequest(partition_key=k, run_key=k) for k in new],
-                        dynamic_partitions_requests=[video_files.build_add_request(new)] if new else [])
+video_files_sensor = source_files_sensor(
+    "video_files_sensor", video_files, video_ingest_job, PATTERNS,
+    "Adds a `video_files` partition for each new file under INPUT/webvid and INPUT/panda70m and ingests it.",
+)
 
 
 INGEST_ASSETS = [raw_videos, video_clips]

@@ -70,6 +70,16 @@ def dagster_instance(home: Path):
         instance.dispose()
 
 
+def sensed_partitions(sensor, partitions, instance, resources: dict) -> list[str]:
+    """Run a file sensor once and add the partitions it requests, as the daemon does; their keys, sorted."""
+    from dagster import build_sensor_context
+
+    result = sensor(build_sensor_context(instance=instance, resources=resources))
+    keys = sorted(r.partition_key for r in result.run_requests)
+    instance.add_dynamic_partitions(partitions.name, keys)
+    return keys
+
+
 def jpeg_bytes(w: int = 64, h: int = 48, color: str = "red") -> bytes:
     """A small real JPEG."""
     buf = io.BytesIO()

@@ -6,8 +6,8 @@ import base64
 from datetime import datetime, timezone
 
 import pyarrow.parquet as pq
-from conftest import write_parquet
-from dagster import Definitions, build_schedule_context, build_sensor_context, instance_for_test, materialize
+from conftest import sensed_partitions, write_parquet
+from dagster import Definitions, build_schedule_context, instance_for_test, materialize
 
 from assets.automation import metadata_files_sensor, nightly_refresh
 from assets.definitions import defs
@@ -37,10 +37,8 @@ def test_sensor_materialize_and_checks(tmp_path, make_images):
 
 
 def _flow(instance, tessera, tmp_path):
-    result = metadata_files_sensor(build_sensor_context(instance=instance, resources={"tessera": tessera}))
-    keys = sorted(r.partition_key for r in result.run_requests)
+    keys = sensed_partitions(metadata_files_sensor, metadata_files, instance, {"tessera": tessera})
     assert keys == ["coyo__part-0.parquet", "top.parquet"]
-    instance.add_dynamic_partitions(metadata_files.name, keys)  # what the daemon does with the sensor's request
 
     run = materialize(ASSETS[:2], instance=instance, resources={"tessera": tessera}, partition_key=keys[0])
     assert run.success

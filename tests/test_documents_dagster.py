@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pyarrow.parquet as pq
-from conftest import write_parquet
-from dagster import build_sensor_context, instance_for_test, materialize
+from conftest import sensed_partitions, write_parquet
+from dagster import instance_for_test, materialize
 
 from assets.document_assets import ASSETS, CHECKS, document_files, document_files_sensor
 from assets.resources import TesseraResource
@@ -31,10 +31,8 @@ def test_document_sensor_assets_and_checks(tmp_path, make_images):
                               image_size=64, samples_per_shard=100, allow_private_network=True)
     resources = {"tessera": tessera}
     with instance_for_test() as instance:
-        result = document_files_sensor(build_sensor_context(instance=instance, resources=resources))
-        keys = sorted(r.partition_key for r in result.run_requests)
+        keys = sensed_partitions(document_files_sensor, document_files, instance, resources)
         assert keys == ["mmc4__docs_0.jsonl", "obelics__ob.parquet"]
-        instance.add_dynamic_partitions(document_files.name, keys)
         for key in keys:
             assert materialize(ASSETS[:2], instance=instance, resources=resources, partition_key=key).success
         curate_cfg = {"ops": {"curated_documents": {"config": {"min_clip_score": -1.0,

@@ -4,7 +4,8 @@ curate, tokenize and export the clips, and the accounting checks pass."""
 from __future__ import annotations
 
 import pyarrow.parquet as pq
-from dagster import build_sensor_context, instance_for_test, materialize
+from conftest import sensed_partitions
+from dagster import instance_for_test, materialize
 
 from assets.resources import TesseraResource
 from assets.video_assets import ASSETS, CHECKS, video_files, video_files_sensor
@@ -20,10 +21,8 @@ def test_video_sensor_assets_and_checks(tmp_path, www, base_url):
     tessera = TesseraResource(input_dir=str(incoming), out_dir=str(tmp_path / "tessera"), allow_private_network=True)
     resources = {"tessera": tessera}
     with instance_for_test() as instance:
-        result = video_files_sensor(build_sensor_context(instance=instance, resources=resources))
-        keys = sorted(r.partition_key for r in result.run_requests)
+        keys = sensed_partitions(video_files_sensor, video_files, instance, resources)
         assert keys == ["panda70m__panda70m_demo.csv", "webvid__webvid_demo.csv"]
-        instance.add_dynamic_partitions(video_files.name, keys)
         for key in keys:
             assert materialize(ASSETS[:2], instance=instance, resources=resources, partition_key=key).success
         config = {"ops": {"video_tokens": {"config": {"target_area": 4096, "min_area": 4096, "max_area": 16384,

@@ -13,10 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import LOCAL_FETCH, write_parquet
 from test_full_disk import resize, small_disk  # noqa: F401 - small_disk is a fixture
-from video_fixture import PANDA_HEADER, WEBVID_HEADER, serve_videos, write_csv
+from video_fixture import PANDA_HEADER, WEBVID_HEADER, serve_videos
 
 from pipelines.cli.main import main
 from pipelines.core.locks import LockHeld
+from pipelines.demo.video_sample import write_csv
 from pipelines.ingest.fetch import ALLOW_PRIVATE_ENV, FetchConfig
 from pipelines.ingest.sequence import partition_lock
 from pipelines.video.download import VideoDownloadConfig

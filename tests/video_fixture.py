@@ -3,7 +3,6 @@ page, and WebVid / Panda-70M CSVs over them."""
 
 from __future__ import annotations
 
-import csv
 import io
 from pathlib import Path
 
@@ -60,12 +59,3 @@ def serve_videos(www: Path, base_url: str, folder: str) -> dict[str, str]:
     urls["missing.mp4"] = f"{base_url}/{folder}/missing.mp4"
     urls["youtube"] = f"{base_url}/{folder}/watch?v=dQw4w9WgXcQ"
     return urls
-
-
-def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
-    """A CSV as the sources publish them (quoted where needed)."""
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Sequence
 
+from pipelines.video.sources import PANDA_COLUMNS, WEBVID_COLUMNS
 from pipelines.video.synthetic import synthetic_mp4
 
 CLIPS = {  # file -> (kind, seconds, caption)
@@ -27,7 +29,8 @@ CLIPS = {  # file -> (kind, seconds, caption)
 }
 
 
-def _write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
+def write_csv(path: Path, header: Sequence[str], rows: list[list]) -> Path:
+    """A CSV as the sources publish them (a header line, then the rows, quoted where needed)."""
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
@@ -66,8 +69,6 @@ def build_video_sample(folder: Path, www: Path, base_url: str) -> dict[str, Path
         ["vidE", f"{url}/street.mp4", "[['0:00:01', oops]]", "['timestamps that do not parse']", "['0.5']"],
     ]
     return {
-        "webvid": _write_csv(folder / "webvid_demo.csv",
-                             ["videoid", "name", "page_idx", "page_dir", "duration", "contentUrl"], webvid),
-        "panda70m": _write_csv(folder / "panda70m_demo.csv",
-                               ["videoID", "url", "timestamp", "caption", "matching_score"], panda),
+        "webvid": write_csv(folder / "webvid_demo.csv", WEBVID_COLUMNS, webvid),
+        "panda70m": write_csv(folder / "panda70m_demo.csv", PANDA_COLUMNS, panda),
     }

@@ -21,11 +21,12 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
 from pipelines.core.errors import TesseraUserError
+from pipelines.core.rejects import REJECT_SCHEMA, Reject
 from pipelines.core.shard_io import atomic_path, read_json, write_json_atomic
 from pipelines.core.shards import complete_shards
 from pipelines.core.sql import connect, literal, path_list, sql_text
 from pipelines.documents import schema as D
-from pipelines.documents.sources import Reject, check_document_files, read_documents
+from pipelines.documents.sources import check_document_files, read_documents
 from pipelines.ingest.image_downloader import DownloadConfig
 from pipelines.ingest.metadata_preparer import MetadataPreparer
 from pipelines.ingest.partitions import (
@@ -33,8 +34,6 @@ from pipelines.ingest.partitions import (
 )
 from pipelines.ingest.sequence import check_writable, download_partition, partition_lock
 
-REJECT_SCHEMA = pa.schema([("input_file", pa.string()), ("input_row", pa.int64()), ("reason", pa.string()),
-                           ("detail", pa.string())])
 IMAGE_TABLE_SCHEMA = pa.schema([("url", pa.string()), ("caption", pa.string()), ("original_width", pa.int64()),
                                 ("original_height", pa.int64()), (D.DOC_ID, pa.string()), ("item", pa.int32())])
 BATCH = 4096

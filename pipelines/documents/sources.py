@@ -18,13 +18,13 @@ import gzip
 import hashlib
 import json
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import pyarrow.parquet as pq
 
 from pipelines.core.errors import TesseraUserError
+from pipelines.core.rejects import BadInput, Reject
 from pipelines.documents import schema as D
 from pipelines.ingest.sources import check_file_list
 
@@ -39,22 +39,8 @@ NO_IMAGE = "no_image"
 POSITION_OUT_OF_RANGE = "position_out_of_range"
 
 
-@dataclass(frozen=True)
-class Reject:
-    """A document that cannot be read as one: where it was, why (stable reason) and a short detail."""
-
-    input_file: str
-    input_row: int
-    reason: str
-    detail: str
-
-
-class BadDocument(Exception):
+class BadDocument(BadInput):
     """Raised inside the parsers; becomes a Reject."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason, self.detail = reason, detail
 
 
 def doc_id(partition: str, file_index: int, row: int) -> str:

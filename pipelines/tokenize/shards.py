@@ -24,6 +24,7 @@ from pipelines.caption.samples import CAPTION_DROPPED, load_curated_keys, load_f
 from pipelines.core.shard_io import read_json, write_json_atomic
 from pipelines.core.shard_job import ShardJob
 from pipelines.core.shards import complete_shards
+from pipelines.core.stage import StageConfig
 
 TOKENS_DIR = "emu3_tokens"
 DROPPED_DIR = "emu3_dropped"
@@ -78,16 +79,18 @@ def check_vq_model(ref: str) -> None:
         raise TesseraUserError(f"--vq-model {ref!r} is not a loadable Emu3VQVAE checkpoint: {reason}") from None
 
 
-def check_config(out: Path, stage_config: ImageTokenizerConfig) -> None:
-    """Record the code-shaping settings in `out` on first use; refuse to resume `out` with different ones."""
-    wanted = {k: getattr(stage_config, k) for k in CONFIG_FIELDS}
-    stored = read_json(Path(out) / CONFIG_FILE)
+def check_config(out: Path, stage_config: StageConfig, fields: tuple[str, ...] = CONFIG_FIELDS,
+                 file_name: str = CONFIG_FILE, what: str = "tokens") -> None:
+    """Record the code-shaping `fields` of `stage_config` in `out/file_name` on first use; refuse to resume `out`
+    with different ones (`what` names the outputs in the message)."""
+    wanted = {k: getattr(stage_config, k) for k in fields}
+    stored = read_json(Path(out) / file_name)
     if stored is None:
-        write_json_atomic(wanted, Path(out) / CONFIG_FILE)
+        write_json_atomic(wanted, Path(out) / file_name)
         return
     diff = [f"{k}={stored.get(k)!r} (now {v!r})" for k, v in wanted.items() if stored.get(k) != v]
     if diff:
-        raise TesseraUserError(f"{out} holds tokens made with other settings: {', '.join(diff)}; "
+        raise TesseraUserError(f"{out} holds {what} made with other settings: {', '.join(diff)}; "
                                f"use another --out or the same settings")
 
 
@@ -167,19 +170,18 @@ def _empty_tokens() -> pa.Table:
                      CODES: pa.array([], pa.list_(pa.int32())), TOKENIZER: pa.array([], pa.string())})
 
 
-def write_manifest(out: Path, src: Path, stage_config: ImageTokenizerConfig) -> dict:
-    """Sum the per-shard stats into `OUT/manifest.json`."""
-    stats = list(token_job(out).finished().values())
+def write_manifest(out: Path, src: Path, stage_config: StageConfig, job: ShardJob | None = None,
+                   fields: tuple[str, ...] = ("samples", "tokenized", "total_tokens"), name: str = MANIFEST) -> dict:
+    """Sum the per-shard stats of `job` (default: the image token shards of `out`) into `OUT/<name>`: each of
+    `fields` summed, the dropped and skipped counts merged."""
+    stats = list((job or token_job(out)).finished().values())
     dropped: Counter = Counter()
     skipped: Counter = Counter()
     for s in stats:
         dropped.update(s["dropped"])
         skipped.update(s["skipped"])
-    manifest = {
-        "src": str(Path(src).resolve()), "tokenizer": f"emu3_vq:{stage_config.vq_model}",
-        "config": stage_config.model_dump(), "shards": [s["shard"] for s in stats],
-        "samples": sum(s["samples"] for s in stats), "tokenized": sum(s["tokenized"] for s in stats),
-        "dropped": dict(dropped), "skipped": dict(skipped), "total_tokens": sum(s["total_tokens"] for s in stats),
-    }
-    write_json_atomic(manifest, Path(out) / MANIFEST)
+    manifest = {"src": str(Path(src).resolve()), "tokenizer": f"emu3_vq:{stage_config.vq_model}",
+                "config": stage_config.model_dump(), "shards": [s["shard"] for s in stats],
+                **{k: sum(s[k] for s in stats) for k in fields}, "dropped": dict(dropped), "skipped": dict(skipped)}
+    write_json_atomic(manifest, Path(out) / name)
     return manifest

@@ -17,18 +17,16 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict
 
 from pipelines.core.errors import TesseraEnvironmentError, TesseraUserError, describe_os_error
+from pipelines.core.rejects import REJECT_SCHEMA, Reject
 from pipelines.core.shard_io import atomic_path, read_json, write_json_atomic
 from pipelines.core.shard_job import ShardJob
-from pipelines.ingest.partitions import check_partition_name, locked, partition_name
+from pipelines.ingest.partitions import PartitionManifest, check_partition_name, locked, partition_name
 from pipelines.ingest.sequence import check_writable, partition_lock
 from pipelines.video import schema as V
-from pipelines.video.sources import Reject, check_video_files, read_videos
+from pipelines.video.sources import check_video_files, read_videos
 
-REJECT_SCHEMA = pa.schema([("input_file", pa.string()), ("input_row", pa.int64()), ("reason", pa.string()),
-                           ("detail", pa.string())])
 CLIP_TYPE = pa.struct([("start", pa.float64()), ("end", pa.float64()), ("caption", pa.string()),
                        ("extra", pa.string())])
 PREPARED_SCHEMA = pa.schema([("input_file", pa.string()), ("input_row", pa.int64()), ("video_id", pa.string()),
@@ -37,24 +35,10 @@ DEFAULT_SAMPLES_PER_SHARD = 1000  # video2dataset's number_sample_per_shard
 MAX_SAMPLES_PER_SHARD = 10_000  # the key has four digits for the row in its shard
 
 
-class VideoManifest(BaseModel):
+class VideoManifest(PartitionManifest):
     """What one video partition read, accepted and rejected, its clips, and the clip shard ids it owns."""
 
-    model_config = ConfigDict(extra="ignore")
-    name: str
-    source: str
-    files: list[str]
-    input_rows: int
-    accepted: int
-    rejected: int
     clips: int
-    start_shard_id: int
-    n_shards: int
-    samples_per_shard: int
-
-    @property
-    def shard_ids(self) -> range:
-        return range(self.start_shard_id, self.start_shard_id + self.n_shards)
 
 
 def video_file(out: Path, name: str, kind: str) -> Path:

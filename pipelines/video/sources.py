@@ -28,6 +28,7 @@ from typing import Iterator
 import pyarrow.parquet as pq
 
 from pipelines.core.errors import TesseraUserError
+from pipelines.core.rejects import BadInput, Reject
 from pipelines.ingest.sources import check_file_list
 from pipelines.video import schema as V
 
@@ -47,16 +48,6 @@ MAX_LITERAL_CHARS = 1_000_000  # a list text longer than this is not parsed (lit
 
 
 @dataclass(frozen=True)
-class Reject:
-    """An input row rejected before download: where it was, why (stable reason) and a short detail."""
-
-    input_file: str
-    input_row: int
-    reason: str
-    detail: str
-
-
-@dataclass(frozen=True)
 class VideoRow:
     """One video to download: its URL and clips (start, end or None for the video's end, caption, extra JSON)."""
 
@@ -68,12 +59,8 @@ class VideoRow:
     extra: str
 
 
-class BadRow(Exception):
+class BadRow(BadInput):
     """Raised by the row parsers; becomes a Reject."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason, self.detail = reason, detail
 
 
 def parse_seconds(value) -> float:

@@ -24,7 +24,6 @@ from pydantic import Field
 from pipelines.caption.samples import load_curated_keys
 from pipelines.core import schema as S
 from pipelines.core.errors import TesseraUserError
-from pipelines.core.shard_io import read_json, write_json_atomic
 from pipelines.core.shard_job import ShardJob
 from pipelines.core.stage import Stage, StageConfig
 from pipelines.tokenize.image_tokenizer import CODES, GRID_H, GRID_W, TOKENIZER
@@ -36,6 +35,7 @@ TOO_FEW_FRAMES = "too_few_frames"
 MISSING_IN_TAR = "missing_in_tar"
 TOKENS_DIR, DROPPED_DIR = "video_tokens", "video_dropped"
 MANIFEST, CONFIG_FILE = "video_manifest.json", "video_tokenizer_config.json"
+MANIFEST_FIELDS = ("clips", "tokenized", "frames", "padded_frames", "latent_frames", "total_tokens")
 CONFIG_FIELDS = ("vq_model", "fps", "target_area", "min_area", "max_area", "max_aspect_ratio", "max_frames", "dtype")
 TOKEN_SCHEMA = pa.schema([("key", pa.string()), ("caption", pa.string()), (GRID_T, pa.int32()), (GRID_H, pa.int32()),
                           (GRID_W, pa.int32()), (CODES, pa.list_(pa.int32())), (FPS, pa.float64()),
@@ -156,23 +156,10 @@ def iter_videos(tar: Path, keys: set[str]) -> Iterator[tuple[str, bytes]]:
                 yield key, tf.extractfile(member).read()
 
 
-def check_config(out: Path, cfg: VideoTokenizerConfig) -> None:
-    """Record the code-shaping settings in `out` on first use; refuse to resume `out` with different ones."""
-    wanted = {k: getattr(cfg, k) for k in CONFIG_FIELDS}
-    stored = read_json(Path(out) / CONFIG_FILE)
-    if stored is None:
-        write_json_atomic(wanted, Path(out) / CONFIG_FILE)
-        return
-    diff = [f"{k}={stored.get(k)!r} (now {v!r})" for k, v in wanted.items() if stored.get(k) != v]
-    if diff:
-        raise TesseraUserError(f"{out} holds video tokens made with other settings: {', '.join(diff)}; "
-                               f"use another --out or the same settings")
-
-
 def tokenize_videos(src: Path, out: Path, cfg: VideoTokenizerConfig, curate_out: Path | None = None,
                     clips_per_call: int = 8, log=None) -> dict:
     """Tokenize every finished clip shard of `src` not yet done under `out`; returns the manifest."""
-    from pipelines.tokenize.shards import check_vq_model
+    from pipelines.tokenize.shards import check_config, check_vq_model, write_manifest
 
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     src, out = Path(src), Path(out)
@@ -180,7 +167,7 @@ def tokenize_videos(src: Path, out: Path, cfg: VideoTokenizerConfig, curate_out:
         raise TesseraUserError(f"{src} is not a video ingest output folder (no {CLIPS_DIR}/ inside)")
     curated = load_curated_keys(curate_out)
     check_vq_model(cfg.vq_model)
-    check_config(out, cfg)
+    check_config(out, cfg, CONFIG_FIELDS, CONFIG_FILE, "video tokens")
     stage, job = VideoTokenizer(cfg), token_job(out)
     shards = list(clip_job(src).finished())
     for sid in job.pending(shards):
@@ -190,7 +177,7 @@ def tokenize_videos(src: Path, out: Path, cfg: VideoTokenizerConfig, curate_out:
             stats = _tokenize_shard(src / CLIPS_DIR, sid, stage, curated, clips_per_call, writer)
         log(f"shard {sid}: {stats['tokenized']}/{stats['clips']} clips, {stats['frames']} frames, "
             f"{stats['total_tokens']} tokens, {stats['clips_per_s']} clips/s, {stats['frames_per_s']} frames/s")
-    return write_manifest(out, src, cfg)
+    return write_manifest(out, src, cfg, job, MANIFEST_FIELDS, MANIFEST)
 
 
 def _tokenize_shard(clips_dir: Path, sid: str, stage: VideoTokenizer, curated: set[str] | None,
@@ -238,19 +225,3 @@ def _tokenize_shard(clips_dir: Path, sid: str, stage: VideoTokenizer, curated: s
         "frames_per_s": round(frames / max(seconds, 1e-9), 1),
     }
     return writer.commit(stats, expect={tokens_rel: len(kept), dropped_rel: len(dropped)})
-
-
-def write_manifest(out: Path, src: Path, cfg: VideoTokenizerConfig) -> dict:
-    """Sum the per-shard stats into `OUT/video_manifest.json`."""
-    stats = list(token_job(out).finished().values())
-    dropped: Counter = Counter()
-    skipped: Counter = Counter()
-    for s in stats:
-        dropped.update(s["dropped"])
-        skipped.update(s["skipped"])
-    sums = {k: sum(s[k] for s in stats) for k in ("clips", "tokenized", "frames", "padded_frames", "latent_frames",
-                                                   "total_tokens")}
-    manifest = {"src": str(Path(src).resolve()), "tokenizer": f"emu3_vq:{cfg.vq_model}", "config": cfg.model_dump(),
-                "shards": [s["shard"] for s in stats], **sums, "dropped": dict(dropped), "skipped": dict(skipped)}
-    write_json_atomic(manifest, Path(out) / MANIFEST)
-    return manifest

@@ -123,12 +123,8 @@ def _print_summary(summary: dict, scored_now: int, n_shards: int, score_s: float
     print(f"  -> {out}/curated, {out}/dropped, {out}/scores")
 
 
-def run_documents(args: argparse.Namespace) -> int:
-    """Document presets: score images against their documents' texts, select, write document shards."""
-    from pipelines.documents.curate import presets_by_source, score_documents, select_documents, write_document_shards
-    from pipelines.documents.presets import get_document_preset
-
-    presets = [get_document_preset(name) for name in args.preset.split(",")]
+def _refuse_image_only_flags(args: argparse.Namespace, kind: str) -> None:
+    """Stop with one sentence when flags that only image-text presets use are given to `kind` presets."""
     unsupported = [flag for flag, value in (("--top-fraction", args.top_fraction),
                                             ("--near-dup-distance", args.near_dup_distance),
                                             ("--max-meta", args.max_meta), ("--min-meta", args.min_meta),
@@ -136,7 +132,16 @@ def run_documents(args: argparse.Namespace) -> int:
     if args.engine != "local":
         unsupported.append(f"--engine {args.engine}")
     if unsupported:
-        raise TesseraUserError(f"{', '.join(unsupported)} do(es) not apply to document presets ({args.preset})")
+        raise TesseraUserError(f"{', '.join(unsupported)} do(es) not apply to {kind} presets ({args.preset})")
+
+
+def run_documents(args: argparse.Namespace) -> int:
+    """Document presets: score images against their documents' texts, select, write document shards."""
+    from pipelines.documents.curate import presets_by_source, score_documents, select_documents, write_document_shards
+    from pipelines.documents.presets import get_document_preset
+
+    presets = [get_document_preset(name) for name in args.preset.split(",")]
+    _refuse_image_only_flags(args, "document")
     if args.batch_size < 1 or args.docs_per_shard < 1:
         raise TesseraUserError("--batch-size and --docs-per-shard must be at least 1")
     clip_model = args.clip_model or next((p.reference_clip_model for p in presets if p.reference_clip_model),
@@ -166,14 +171,7 @@ def run_video(args: argparse.Namespace) -> int:
     from pipelines.video.presets import get_video_preset
 
     preset = get_video_preset(args.preset)
-    unsupported = [flag for flag, value in (("--top-fraction", args.top_fraction),
-                                            ("--near-dup-distance", args.near_dup_distance),
-                                            ("--max-meta", args.max_meta), ("--min-meta", args.min_meta),
-                                            ("--embeddings", args.embeddings)) if value]
-    if args.engine != "local":
-        unsupported.append(f"--engine {args.engine}")
-    if unsupported:
-        raise TesseraUserError(f"{', '.join(unsupported)} do(es) not apply to video presets ({args.preset})")
+    _refuse_image_only_flags(args, "video")
     if args.batch_size < 1:
         raise TesseraUserError("--batch-size must be at least 1")
     clip_model = args.clip_model or "ViT-B-32:openai"
