@@ -106,7 +106,9 @@ def document_stats(context: AssetExecutionContext, tessera: TesseraResource) -> 
 def curated_documents(context: AssetExecutionContext, config: CuratedDocumentsConfig, tessera: TesseraResource):
     """CLIP similarity of every image to its document's sentences, the preset's rules, MMC4 assignment, dedup, and
     document shards (`docs_curate/documents/*.tar`) with a ledger row for every document and image occurrence."""
-    from pipelines.documents.curate import presets_by_source, score_documents, select_documents, write_document_shards
+    from pipelines.documents.curate import presets_by_source, select_documents
+    from pipelines.documents.scores import score_documents
+    from pipelines.documents.shards import write_document_shards
     from pipelines.documents.presets import get_document_preset
 
     presets = [get_document_preset(name) for name in config.preset.split(",")]

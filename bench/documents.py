@@ -122,7 +122,8 @@ def bench_curation(args) -> dict:
     from pathlib import Path
 
     from pipelines.demo.http_server import serve_folder
-    from pipelines.documents.curate import score_documents, select_documents
+    from pipelines.documents.curate import select_documents
+    from pipelines.documents.scores import score_documents
     from pipelines.documents.ingest import ingest_documents
     from pipelines.documents.presets import get_document_preset
     from pipelines.ingest.fetch import FetchConfig

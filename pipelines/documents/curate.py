@@ -3,27 +3,21 @@
 Each preset curates the documents of its source (mmc4 and mmc4_core: MMC4; obelics: OBELICS); `--preset
 mmc4,obelics` curates both in one pool. Documents of a source no given preset covers are recorded as `skipped`.
 
-1. Scores (per document partition, resumable): every downloaded image occurrence gets its open_clip cosine
-   similarity to every text item of its document (`doc_scores/<partition>.parquet`, marker last). Images are read
-   from the ingest shards by sample key and embedded once per partition; texts are embedded in batches.
-2. Selection (whole pool): image rules (size, aspect, URL words, URL frequency, in-document duplicates, relevance),
+1. Scores (`scores.py`, per document partition, resumable): every downloaded image occurrence's open_clip cosine
+   similarity to every text item of its document.
+2. Selection (this module) (whole pool): image rules (size, aspect, URL words, URL frequency, in-document duplicates, relevance),
    text rules (paragraph words, spam ratio), MMC4 assignment of unplaced images to sentences (`assignment.py`),
    document limits (images, sentences, words, assignment similarity), then page-URL and image-set dedup.
    Every document of the ingest folder lands in `doc_ledger.parquet` exactly once (kept, dropped or rejected, with
    stage, reason, value) and every image occurrence of an accepted document in `image_ledger.parquet`.
 3. Outputs: `curated/document_images.parquet` (the kept images' keys, for `tessera tokenize --curated`),
-   `selection.parquet` (each kept document's final item list as JSON) and document shards `documents/NNNNN.tar`
-   (`<doc_id>.json` + `<doc_id>.<i>.<ext>`, format in `pipelines.documents.schema`), each verified before its marker.
+   `selection.parquet` (each kept document's final item list as JSON), and document shards (`shards.py`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import re
-import tarfile
-import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -33,18 +27,12 @@ import pyarrow.parquet as pq
 
 from pipelines.core.errors import TesseraUserError
 from pipelines.core.shard_io import write_json_atomic, write_parquet_atomic
-from pipelines.core.shard_job import ShardJob
-from pipelines.core.shards import complete_shards
-from pipelines.curate.scoring import read_tar_images
 from pipelines.documents import schema as D
 from pipelines.documents.assignment import assign_images
-from pipelines.documents.ingest import doc_file, load_document_manifests
+from pipelines.documents.ingest import doc_file
+from pipelines.documents.scores import SCORES_DIR, linked_partitions
 from pipelines.documents.presets import SPAM_WORDS, DocumentPreset
 
-SCORES_DIR = "doc_scores"
-SHARDS_DIR = "documents"
-SCORE_SCHEMA = pa.schema([(D.DOC_ID, pa.string()), ("item", pa.int32()), ("key", pa.string()),
-                          ("sims", pa.list_(pa.float32())), ("error", pa.string())])
 DOC_LEDGER = pa.schema([(D.DOC_ID, pa.string()), ("input_file", pa.string()), ("input_row", pa.int64()),
                         ("outcome", pa.string()), ("stage", pa.string()), ("reason", pa.string()),
                         ("value", pa.float64()), ("duplicate_of", pa.string()), ("n_images", pa.int32()),
@@ -60,86 +48,6 @@ WORD = re.compile(r"\w[\w'-]*", re.UNICODE)
 
 def _words(text: str) -> list[str]:
     return WORD.findall(text.lower())
-
-
-# --------------------------------------------------------------------------------------------------- 1. scores
-def linked_partitions(ingest_out: Path, sources: tuple[str, ...] | None = None) -> list[str]:
-    """Document partitions of `ingest_out` (of `sources`, when given) whose outcomes are written."""
-    linked = [m for m in load_document_manifests(ingest_out) if doc_file(ingest_out, m.name, "image_outcomes").exists()]
-    if not linked:
-        raise TesseraUserError(f"{ingest_out} holds no ingested documents (run `tessera ingest --source mmc4|obelics` "
-                               "to the end first)")
-    return [m.name for m in linked if sources is None or m.source in sources]
-
-
-def _image_bytes(ingest_out: Path, keys: set[str]) -> dict[str, bytes]:
-    """Encoded images by sample key, read from the ingest shards that hold them."""
-    found: dict[str, bytes] = {}
-    for shard in complete_shards(ingest_out):
-        if any(k.startswith(shard.shard_id) for k in keys):
-            found.update((k, v) for k, v in read_tar_images(shard.tar).items() if k in keys)
-    return found
-
-
-def score_partition(ingest_out: Path, name: str, scorer, batch_size: int) -> pa.Table:
-    """CLIP similarity of each downloaded image occurrence of partition `name` to every text item of its document."""
-    docs = {d[D.DOC_ID]: d[D.ITEMS] for d in pq.read_table(doc_file(ingest_out, name), columns=[D.DOC_ID, D.ITEMS])
-            .to_pylist()}
-    occ = [o for o in pq.read_table(doc_file(ingest_out, name, "image_outcomes"),
-                                    columns=[D.DOC_ID, "item", "key"]).to_pylist() if o["key"]]
-    keys = sorted({o["key"] for o in occ})
-    data = _image_bytes(ingest_out, set(keys))
-    embedding, errors = {}, {}
-    for start in range(0, len(keys), batch_size):
-        chunk = keys[start:start + batch_size]
-        pixels, errs = scorer.pil_batch([data.get(k, b"") for k in chunk])
-        emb = scorer.embed_images(pixels).cpu().numpy()
-        for k, e, err in zip(chunk, emb, errs):
-            embedding[k], errors[k] = e, (err if k in data else "missing_in_tar")
-    doc_ids = sorted({o[D.DOC_ID] for o in occ})
-    texts = [(d, i, it["text"]) for d in doc_ids for i, it in enumerate(docs[d]) if it["type"] == D.TEXT]
-    text_emb: dict[tuple[str, int], np.ndarray] = {}
-    for start in range(0, len(texts), batch_size * 4):
-        chunk = texts[start:start + batch_size * 4]
-        emb = scorer.embed_texts([t for _, _, t in chunk]).cpu().numpy()
-        text_emb.update(((d, i), e) for (d, i, _), e in zip(chunk, emb))
-    rows = []
-    for o in occ:
-        doc_texts = [i for i, it in enumerate(docs[o[D.DOC_ID]]) if it["type"] == D.TEXT]
-        t = np.stack([text_emb[(o[D.DOC_ID], i)] for i in doc_texts])
-        sims = (t @ embedding[o["key"]]).clip(-1, 1).astype(np.float32)
-        error = errors[o["key"]]
-        rows.append({D.DOC_ID: o[D.DOC_ID], "item": o["item"], "key": o["key"],
-                     "sims": None if error else sims.tolist(), "error": error})
-    return pa.Table.from_pylist(rows, SCORE_SCHEMA)
-
-
-def score_documents(ingest_out: Path, out: Path, clip_model: str, *, batch_size: int = 64, precision: str = "fp32",
-                    sources: tuple[str, ...] | None = None, log=lambda s: None) -> dict[str, dict]:
-    """Score every linked partition (of `sources`) not scored yet under `out`; returns partition -> marker."""
-    from models.clip_scorer import ClipScorer
-
-    job = ShardJob(out, SCORES_DIR)
-    todo = job.pending(linked_partitions(ingest_out, sources))
-    scorer = None
-    for name in todo:
-        with job.unit(name) as writer:
-            if writer is None:
-                continue
-            scorer = scorer or ClipScorer(clip_model, precision=precision)
-            recorded = {m.get("model") for m in job.finished().values()} - {scorer.model_id}
-            if recorded:
-                raise TesseraUserError(f"{out} holds document scores of {recorded.pop()}; use the same --clip-model "
-                                       "or another --out")
-            t0 = time.perf_counter()
-            table = score_partition(ingest_out, name, scorer, batch_size)
-            writer.parquet(table, f"{SCORES_DIR}/{name}.parquet")
-            seconds = time.perf_counter() - t0
-            writer.commit({"partition": name, "model": scorer.model_id, "images": table.num_rows,
-                           "seconds": round(seconds, 3)},
-                          expect={f"{SCORES_DIR}/{name}.parquet": table.num_rows})
-            log(f"scored {table.num_rows} document images of partition {name} in {seconds:.1f} s")
-    return job.finished()
 
 
 # ------------------------------------------------------------------------------------------------ 2. selection
@@ -471,63 +379,3 @@ def _write_selection(ingest_out, out, docs, ingest_only, selected, presets, min_
     }
     write_json_atomic(summary, out / "documents_summary.json")
     return summary
-
-
-# ------------------------------------------------------------------------------------------- 3. document shards
-def write_document_shards(ingest_out: Path, out: Path, docs_per_shard: int = 1000) -> dict[str, dict]:
-    """Webdataset tars of the selection, `docs_per_shard` documents each, resumable (marker after verification)."""
-    out = Path(out)
-    selection = pq.read_table(out / "selection.parquet").to_pylist()
-    job = ShardJob(out, SHARDS_DIR)
-    digest = hashlib.sha256(json.dumps([docs_per_shard, selection], sort_keys=True).encode()).hexdigest()
-    stamp = out / SHARDS_DIR / "selection.sha256"
-    if stamp.exists() and stamp.read_text().strip() != digest:
-        # The selection changed (new partitions, another preset): shards of the old one must not survive.
-        for old in (out / SHARDS_DIR).iterdir():
-            if old.suffix in (".tar", ".json"):
-                old.unlink()
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(digest + "\n")
-    units = {f"{i // docs_per_shard:05d}": selection[i:i + docs_per_shard]
-             for i in range(0, len(selection), docs_per_shard)}
-    for unit in job.pending(units):
-        docs = units[unit]
-        with job.unit(unit) as writer:
-            if writer is None:
-                continue
-            keys = {it["key"] for d in docs for it in json.loads(d["items"]) if it["type"] == D.IMAGE}
-            data = _image_bytes(ingest_out, keys)
-            missing = keys - set(data)
-            if missing:
-                raise TesseraUserError(f"{len(missing)} curated images are not in {ingest_out}'s shards any more "
-                                       f"(e.g. key {min(missing)}); was the ingest folder changed?")
-            rel = f"{SHARDS_DIR}/{unit}.tar"
-            n_images = 0
-            with tarfile.open(writer.path(rel), "w") as tar:
-                for d in docs:
-                    items = json.loads(d["items"])
-                    for n, it in enumerate(i for i in items if i["type"] == D.IMAGE):
-                        it["image"] = n
-                        _add(tar, f"{d[D.DOC_ID]}.{n}.{_ext(data[it['key']])}", data[it["key"]])
-                        n_images += 1
-                    doc = {D.DOC_ID: d[D.DOC_ID], "source": d["source"], "url": d["url"], "items": items}
-                    _add(tar, f"{d[D.DOC_ID]}.json", json.dumps(doc, ensure_ascii=False).encode())
-            writer.commit({"documents": len(docs), "images": n_images}, expect={rel: len(docs)})
-    sizes = {f"{u}.tar": m["documents"] for u, m in job.finished().items()}
-    write_json_atomic(sizes, out / SHARDS_DIR / "sizes.json")
-    return job.finished()
-
-
-def _ext(data: bytes) -> str:
-    """The member extension of an encoded image (img2dataset's --encode-format)."""
-    if data.startswith(b"\x89PNG"):
-        return "png"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return "jpg"
-
-
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mode, info.mtime = len(data), 0o644, 0
-    tar.addfile(info, io.BytesIO(data))

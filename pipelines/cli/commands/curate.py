@@ -137,7 +137,9 @@ def _refuse_image_only_flags(args: argparse.Namespace, kind: str) -> None:
 
 def run_documents(args: argparse.Namespace) -> int:
     """Document presets: score images against their documents' texts, select, write document shards."""
-    from pipelines.documents.curate import presets_by_source, score_documents, select_documents, write_document_shards
+    from pipelines.documents.curate import presets_by_source, select_documents
+    from pipelines.documents.scores import score_documents
+    from pipelines.documents.shards import write_document_shards
     from pipelines.documents.presets import get_document_preset
 
     presets = [get_document_preset(name) for name in args.preset.split(",")]
