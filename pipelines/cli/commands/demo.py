@@ -11,7 +11,7 @@ from pipelines.demo.run import run_demo
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="run ingest -> curate -> caption -> tokenize -> export on a bundled sample",
+        help="the whole pipeline on bundled samples: image pairs, MMC4/OBELICS documents, WebVid/Panda-70M clips",
         description=(
             "Build a ~250-row LAION-format sample (real photographs from scikit-image, generated images, and rows "
             "that fail on purpose: 404s, HTML bodies, truncated JPEGs, opt-out headers, duplicate and empty URLs), "

@@ -21,7 +21,7 @@ MIB = 1024 * 1024
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "ingest",
-        help="metadata parquet -> webdataset shards (img2dataset) + rejects ledger",
+        help="metadata -> webdataset shards + rejects ledger (image pairs, documents, video clips)",
         description=(
             "Read LAION / COYO / DataComp / CapsFusion-120M metadata parquet, reject rows with missing, invalid or "
             "duplicate URLs into OUT/rejects/, download the rest with img2dataset into OUT/shards/NNNNN.{tar,parquet} "
@@ -30,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Ingesting more files into the same OUT adds a partition whose URLs already seen count as duplicates. "
             "Video sources (webvid, panda70m; docs/video.md) fetch each video once, cut its clips at the given "
             "timestamps, re-encode them at a fixed rate and size and write OUT/clips/NNNNN.{tar,parquet,rows.parquet}"
-            " (+ NNNNN_stats.json), with rejected rows in OUT/video/."
+            " (+ NNNNN_stats.json), with rejected rows in OUT/video/. Document sources (mmc4, obelics; "
+            "docs/documents.md) write canonical documents and their outcomes to OUT/documents/ and download each "
+            "distinct image URL once into OUT/shards/."
         ),
     )
     p.add_argument("--source", required=True, choices=sorted(SOURCES) + list(DOCUMENT_SOURCES) + list(VIDEO_SOURCES),
