@@ -17,7 +17,7 @@ import pytest
 from conftest import dagster_instance, write_parquet
 from dagster import AssetKey, DagsterInstance, materialize
 
-from assets import video_assets
+from assets import molecule_assets, video_assets
 from assets.definitions import INGEST_JOB_ASSETS, PIPELINE_ASSETS, TRAINING_ASSETS, defs
 from assets.partitions import metadata_files
 from assets.resources import TesseraResource
@@ -72,9 +72,10 @@ def test_dropped_file_flows_through_every_asset_and_earlier_partitions_catch_up(
         (incoming / "mmc4" / "docs.jsonl").write_text(json.dumps(doc) + "\n")
         by_def = {"metadata_files": ["early.parquet", "late.parquet"], "document_files": ["mmc4__docs.jsonl"]}
         graph = defs.resolve_asset_graph()
-        # The video assets run the same conditions; their flow is covered by tests/test_video_dagster.py (Emu3 video
-        # tokens at the default 512^2 area would take minutes on CPU here).
-        video = set(_keys(video_assets.ASSETS))
+        # The video and molecule assets run the same conditions; their flows are covered by
+        # tests/test_video_dagster.py and tests/test_molecules.py (Emu3 video tokens at the default 512^2 area would
+        # take minutes on CPU here).
+        video = set(_keys(video_assets.ASSETS)) | set(_keys(molecule_assets.ASSETS))
         wanted = {k: by_def[graph.get(k).partitions_def.name] if graph.get(k).is_partitioned else None
                   for k in _keys(PIPELINE_ASSETS) if k not in video}
         start, missing = time.monotonic(), list(wanted)

@@ -26,6 +26,11 @@ _TITLES = {
     "document_accounting": "Document accounting (every document and image occurrence once)",
     "video_outcomes": "Video rows and clips per outcome",
     "video_accounting": "Video accounting (every row and clip once)",
+    "molecule_outcomes": "Molecule records per outcome",
+    "molecule_atoms": "Heavy atoms per kept molecule",
+    "molecule_atoms_histogram": "Kept molecules by heavy-atom count",
+    "molecule_conformers": "Kept molecules by conformer method",
+    "molecule_accounting": "Molecule accounting (every record once, kept = shard rows)",
 }
 
 
@@ -69,8 +74,11 @@ def folder_stats(out: Path) -> dict:
         raise TesseraUserError(f"no such output folder: {out}")
     from pipelines.documents.stats import curate_document_stats, has_documents, ingest_document_stats
 
+    from pipelines.molecules.stats import has_molecules, molecule_stats
     from pipelines.video.stats import has_video, video_stats
 
+    if has_molecules(out):
+        return molecule_stats(out)
     if (out / S.SHARDS_DIR).is_dir():
         stats = ingest_stats(out)
         stats = {**stats, **ingest_document_stats(out)} if has_documents(out) else stats

@@ -1,0 +1,63 @@
+"""Records per outcome, atom counts, conformer methods and the accounting invariant, by DuckDB over a molecule
+ingest folder (sql/molecules_*.sql). `tessera stats OUT` and the Dagster check use the same queries. Only partitions
+whose shards all finished are counted; the others are listed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines.core.sql import connect, literal, path_list, sql_text
+from pipelines.molecules import schema as M
+from pipelines.molecules.ingest import molecules_job
+from pipelines.molecules.prepare import load_molecule_manifests
+
+_EMPTY = {
+    "ledgers": "SELECT NULL::VARCHAR input_file, NULL::BIGINT input_row, NULL::VARCHAR key, NULL::VARCHAR status, "
+               "NULL::VARCHAR reason WHERE false",
+    "shards": "SELECT NULL::VARCHAR input_file, NULL::BIGINT input_row, NULL::VARCHAR key, NULL::INTEGER num_atoms, "
+              "NULL::VARCHAR conformer_method WHERE false",
+}
+_COLUMNS = {"ledgers": "input_file, input_row, key, status, reason",
+            "shards": "input_file, input_row, key, num_atoms, conformer_method"}
+
+
+def has_molecules(out: Path) -> bool:
+    """True when `out` holds molecule partitions (`tessera mol ingest`)."""
+    return any((Path(out) / M.PARTITIONS_DIR).glob("*.json"))
+
+
+def _rows(con, name: str) -> list[dict]:
+    cur = con.execute(sql_text(name))
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+
+def molecule_stats(out: Path) -> dict:
+    """Outcomes, atom facts and histogram, conformer methods, accounting and unfinished partitions."""
+    out = Path(out)
+    finished = set(molecules_job(out).finished())
+    manifests = load_molecule_manifests(out)
+    done = [m for m in manifests if all(f"{s:05d}" in finished for s in m.shard_ids)]
+    base = [out / M.MOLECULES_DIR / f"{s:05d}" for m in done for s in m.shard_ids]
+    con = connect()
+    rows = [f"({literal(m.name)}, {m.input_rows}, {m.accepted})" for m in done] or ["('', 0, 0)"]
+    con.execute(f"CREATE VIEW manifests AS SELECT * FROM (VALUES {', '.join(rows)}) v(name, input_rows, accepted)")
+    files = {"ledgers": [Path(f"{b}.ledger.parquet") for b in base], "shards": [Path(f"{b}.parquet") for b in base]}
+    for view, paths in files.items():
+        con.execute(f"CREATE VIEW {view} AS SELECT {_COLUMNS[view]} FROM read_parquet({path_list(paths)})"
+                    if paths else f"CREATE VIEW {view} AS {_EMPTY[view]}")
+    return {
+        "molecule_outcomes": _rows(con, "molecules_outcomes"),
+        "molecule_atoms": _rows(con, "molecules_atoms")[0],
+        "molecule_atoms_histogram": _rows(con, "molecules_atoms_histogram"),
+        "molecule_conformers": _rows(con, "molecules_conformers"),
+        "molecule_accounting": _rows(con, "molecules_accounting")[0],
+        "molecule_partitions_unfinished": ", ".join(m.name for m in manifests if m not in done),
+    }
+
+
+def molecule_accounting_holds(acc: dict) -> bool:
+    """Every record once, kept ledger rows and shard rows agree one to one, unique keys."""
+    return (acc["records_expected"] == acc["records_accounted"] and not acc["records_duplicated"]
+            and acc["kept"] == acc["shard_rows"] and not acc["kept_missing_from_shards"]
+            and not acc["shard_rows_not_kept"] and not acc["duplicate_keys"])
