@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python bench/fetch.py
 	$(BIN)/python bench/documents.py
 	$(BIN)/python bench/video.py
+	$(BIN)/python bench/molecules.py
 
 clean:
 	rm -rf demo_out .dagster_home .cache/ray
