@@ -20,13 +20,20 @@ def job_command(module: str, args: list[str], nproc: int = 1, torchrun_args: lis
             "-m", module, *args]
 
 
+EVA_CLIP_JOBS = {"clip": "pipelines.train.eva_clip", "a-infonce": "pipelines.train.eva_clip_a_infonce"}
+
+
 def eva_clip_command(data_dir: Path, out: Path, model: str = "tessera-tiny-clip", epochs: int = 1,
                      batch_size: int = 8, lr: float = 5e-4, name: str = "run", nproc: int = 1,
-                     extra: list[str] | None = None, torchrun_args: list[str] | None = None) -> list[str]:
-    """The EVA-CLIP job over an export folder; logs and checkpoints go to `out/NAME`."""
+                     extra: list[str] | None = None, torchrun_args: list[str] | None = None,
+                     loss: str = "clip", loss_args: list[str] | None = None) -> list[str]:
+    """The EVA-CLIP job over an export folder; logs and checkpoints go to `out/NAME`.
+
+    `loss` "clip" is open_clip_train itself; "a-infonce" is Tessera's loop (one process) with `loss_args`.
+    """
     args = open_clip_args(data_dir, out, model=model, epochs=epochs, batch_size=batch_size, lr=lr, name=name,
-                          extra=extra)
-    return job_command("pipelines.train.eva_clip", args, nproc, torchrun_args)
+                          extra=[*(extra or []), *(loss_args or [])])
+    return job_command(EVA_CLIP_JOBS[loss], args, nproc, torchrun_args)
 
 
 def emu3_command(tokens: Path, out: Path, steps: int = 10, batch_size: int = 2, lr: float = 3e-3,

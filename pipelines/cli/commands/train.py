@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from pipelines.core.errors import TesseraUserError
+from pipelines.train.eva_clip_a_infonce import add_options
 
 
 def _run(cmd: list[str], dry_run: bool) -> int:
@@ -20,13 +21,24 @@ def _run(cmd: list[str], dry_run: bool) -> int:
 
 def run_eva_clip(args: argparse.Namespace) -> int:
     """Contrastive training with open_clip's trainer on `tessera export-eva-clip` shards."""
+    from pipelines.train.eva_clip_a_infonce import option_argv
     from pipelines.train.launch import eva_clip_command
 
     if not Path(args.data).is_dir():
         raise TesseraUserError(f"DATA {args.data} is not a folder")
+    loss_args = option_argv(vars(args))
+    if args.loss == "clip" and loss_args:
+        raise TesseraUserError(f"{loss_args[0]} applies to --loss a-infonce only")
+    if args.loss == "a-infonce" and args.nproc > 1:
+        raise TesseraUserError("--loss a-infonce trains in one process; use --nproc 1")
+    if args.tau_plus is not None and not 0 <= args.tau_plus < 1:
+        raise TesseraUserError(f"--tau-plus {args.tau_plus}: must be in [0, 1)")
+    if args.stpg_degree is not None and args.stpg_degree > 1:
+        raise TesseraUserError(f"--stpg-degree {args.stpg_degree}: must be at most 1 (negative turns it off)")
     name = args.name or time.strftime("run-%Y%m%d-%H%M%S")
     cmd = eva_clip_command(args.data, args.out, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
-                           lr=args.lr, name=name, nproc=args.nproc, extra=shlex.split(args.job_args))
+                           lr=args.lr, name=name, nproc=args.nproc, extra=shlex.split(args.job_args),
+                           loss=args.loss, loss_args=loss_args)
     return _run(cmd, args.dry_run)
 
 
@@ -70,6 +82,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--dry-run", action="store_true", help="print the command only")
     e.add_argument("--job-args", default="",
                    help='more open_clip_train.main options as one string: --job-args="--accum-freq 2"')
+    e.add_argument("--loss", choices=["clip", "a-infonce"], default="clip",
+                   help="clip: open_clip_train's ClipLoss (default); a-infonce: A-InfoNCE with PGD views in "
+                        "Tessera's own loop, one process (docs/a_infonce.md)")
+    add_options(e.add_argument_group("A-InfoNCE (--loss a-infonce)"), with_defaults=False)
     e.set_defaults(func=run_eva_clip)
 
     m = jobs.add_parser("emu3", help="next-token training of Emu3ForCausalLM on Emu3 token shards")
