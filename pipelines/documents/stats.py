@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 
 from pipelines.core.shard_io import read_json
-from pipelines.core.sql import connect, literal, path_list, sql_text
+from pipelines.core.sql import connect, literal, parquet_view, path_list, query_rows
 from pipelines.documents import schema as D
 from pipelines.documents.ingest import doc_file, load_document_manifests
 
@@ -19,12 +18,6 @@ def has_documents(out: Path) -> bool:
     """True when `out` is an ingest folder with documents or a document curation folder."""
     out = Path(out)
     return any((out / D.DOCS_DIR).glob("*.json")) or (out / "doc_ledger.parquet").exists()
-
-
-def _rows(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:
-    cur = con.execute(sql_text(name))
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, row)) for row in cur.fetchall()]
 
 
 def _manifests_view(con, ingest_out: Path) -> list:
@@ -45,11 +38,10 @@ def ingest_document_stats(out: Path) -> dict:
     names = [m.name for m in manifests]
     for view, kind in (("doc_outcomes", "doc_outcomes"), ("image_outcomes", "image_outcomes")):
         files = [doc_file(out, n, kind) for n in names]
-        con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet({path_list(files)}, union_by_name=true)"
-                    if files else f"CREATE VIEW {view} AS SELECT NULL::VARCHAR input_file, NULL::BIGINT input_row, "
-                    "NULL::VARCHAR doc_id, NULL::INTEGER item, NULL::VARCHAR outcome, NULL::VARCHAR reason WHERE false")
-    return {"document_outcomes": _rows(con, "documents_outcomes"),
-            "document_accounting": _rows(con, "documents_accounting")[0]}
+        parquet_view(con, view, files, "SELECT NULL::VARCHAR input_file, NULL::BIGINT input_row, NULL::VARCHAR doc_id, "
+                     "NULL::INTEGER item, NULL::VARCHAR outcome, NULL::VARCHAR reason WHERE false")
+    return {"document_outcomes": query_rows(con, "documents_outcomes"),
+            "document_accounting": query_rows(con, "documents_accounting")[0]}
 
 
 def curate_document_stats(out: Path) -> dict:
@@ -66,9 +58,9 @@ def curate_document_stats(out: Path) -> dict:
     con.execute("CREATE VIEW image_outcomes AS SELECT * FROM image_ledger")
     headline = {k: summary.get(k) for k in ("preset", "documents", "kept", "images", "image_occurrences_kept",
                                              "images_kept")}
-    return {**headline, "document_outcomes": _rows(con, "documents_outcomes"),
-            "document_accounting": {**_rows(con, "documents_accounting")[0],
-                                    **_rows(con, "documents_curate_accounting")[0]}}
+    return {**headline, "document_outcomes": query_rows(con, "documents_outcomes"),
+            "document_accounting": {**query_rows(con, "documents_accounting")[0],
+                                    **query_rows(con, "documents_curate_accounting")[0]}}
 
 
 def accounting_holds(acc: dict) -> bool:

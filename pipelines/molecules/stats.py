@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.core.sql import connect, literal, path_list, sql_text
+from pipelines.core.sql import connect, literal, parquet_view, query_rows
 from pipelines.molecules import schema as M
 from pipelines.molecules.ingest import molecules_job
 from pipelines.molecules.prepare import load_molecule_manifests
@@ -26,12 +26,6 @@ def has_molecules(out: Path) -> bool:
     return any((Path(out) / M.PARTITIONS_DIR).glob("*.json"))
 
 
-def _rows(con, name: str) -> list[dict]:
-    cur = con.execute(sql_text(name))
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, row)) for row in cur.fetchall()]
-
-
 def molecule_stats(out: Path) -> dict:
     """Outcomes, atom facts and histogram, conformer methods, accounting and unfinished partitions."""
     out = Path(out)
@@ -44,14 +38,13 @@ def molecule_stats(out: Path) -> dict:
     con.execute(f"CREATE VIEW manifests AS SELECT * FROM (VALUES {', '.join(rows)}) v(name, input_rows, accepted)")
     files = {"ledgers": [Path(f"{b}.ledger.parquet") for b in base], "shards": [Path(f"{b}.parquet") for b in base]}
     for view, paths in files.items():
-        con.execute(f"CREATE VIEW {view} AS SELECT {_COLUMNS[view]} FROM read_parquet({path_list(paths)})"
-                    if paths else f"CREATE VIEW {view} AS {_EMPTY[view]}")
+        parquet_view(con, view, paths, _EMPTY[view], _COLUMNS[view])
     return {
-        "molecule_outcomes": _rows(con, "molecules_outcomes"),
-        "molecule_atoms": _rows(con, "molecules_atoms")[0],
-        "molecule_atoms_histogram": _rows(con, "molecules_atoms_histogram"),
-        "molecule_conformers": _rows(con, "molecules_conformers"),
-        "molecule_accounting": _rows(con, "molecules_accounting")[0],
+        "molecule_outcomes": query_rows(con, "molecules_outcomes"),
+        "molecule_atoms": query_rows(con, "molecules_atoms")[0],
+        "molecule_atoms_histogram": query_rows(con, "molecules_atoms_histogram"),
+        "molecule_conformers": query_rows(con, "molecules_conformers"),
+        "molecule_accounting": query_rows(con, "molecules_accounting")[0],
         "molecule_partitions_unfinished": ", ".join(m.name for m in manifests if m not in done),
     }
 

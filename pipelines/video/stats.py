@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.core.sql import connect, literal, path_list, sql_text
+from pipelines.core.sql import connect, literal, parquet_view, query_rows
 from pipelines.video import schema as V
 from pipelines.video.ingest import clips_job, load_video_manifests, video_file
 
@@ -23,12 +23,6 @@ _EMPTY = {
 def has_video(out: Path) -> bool:
     """True when `out` is an ingest folder with video partitions."""
     return any((Path(out) / V.VIDEO_DIR).glob("*.json"))
-
-
-def _rows(con, name: str) -> list[dict]:
-    cur = con.execute(sql_text(name))
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, row)) for row in cur.fetchall()]
 
 
 def video_stats(out: Path) -> dict:
@@ -48,11 +42,10 @@ def video_stats(out: Path) -> dict:
         "clip_sidecars": [Path(f"{s}.parquet") for s in shards],
     }
     for view, paths in files.items():
-        con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet({path_list(paths)}, union_by_name=true)"
-                    if paths else f"CREATE VIEW {view} AS {_EMPTY[view]}")
+        parquet_view(con, view, paths, _EMPTY[view])
     return {
-        "video_outcomes": _rows(con, "video_outcomes"),
-        "video_accounting": _rows(con, "video_accounting")[0],
+        "video_outcomes": query_rows(con, "video_outcomes"),
+        "video_accounting": query_rows(con, "video_accounting")[0],
         "video_partitions_unfinished": ", ".join(m.name for m in manifests if m not in done),
     }
 
