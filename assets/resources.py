@@ -1,6 +1,7 @@
 """Dagster resources: where data lives and how the stages run. Assets stay the same everywhere; only these change."""
 
 from pathlib import Path
+from typing import Literal
 
 from dagster import ConfigurableResource
 
@@ -9,12 +10,17 @@ from pipelines.ingest.image_downloader import DownloadConfig
 
 
 class TesseraResource(ConfigurableResource):
-    """Root folders, download settings and check thresholds shared by every asset."""
+    """Root folders, download settings and check thresholds shared by every asset.
+
+    `engine` selects where the stages run (`TESSERA_ENGINE` in `assets.definitions`): `local` loops in the step's
+    process; `ray` runs CLIP scoring, captioning and tokenization on Ray Data actor pools, on the cluster named by
+    `RAY_ADDRESS` (a local Ray when unset); `spark` runs curation's metadata-side selection on PySpark at
+    `SPARK_MASTER` (default `local[*]`), the model stages then run locally."""
 
     input_dir: str = "data/incoming"
     out_dir: str = "data/tessera"
     default_source: str = "laion"  # for files directly in input_dir; files in input_dir/<source>/ use that source
-    engine: str = "local"  # "local" or "ray"
+    engine: Literal["local", "ray", "spark"] = "local"
     batch_size: int = 64
     num_actors: int = 1
     image_size: int = 512

@@ -13,6 +13,7 @@ from typing import Literal, Sequence
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipelines.core.errors import TesseraEnvironmentError
 from pipelines.core.stage import Stage
 
 Engine = Literal["local", "ray"]
@@ -59,7 +60,14 @@ def ensure_ray() -> None:
     if ray.is_initialized():
         return
     if not _local_ray():
-        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+        address = os.environ["RAY_ADDRESS"]
+        try:
+            ray.init(address=address, log_to_driver=False)
+        except ConnectionError as err:
+            raise TesseraEnvironmentError(
+                f"cannot join the Ray cluster RAY_ADDRESS={address}: {_first_line(err)}; start it, or unset "
+                "RAY_ADDRESS to run Ray on this machine (a cluster with token authentication, the default of "
+                "`ray start` in Ray 2.60, also needs RAY_AUTH_MODE=token and its token)") from None
         return
     tmp = Path(os.environ.get("RAY_TMPDIR", Path.cwd() / ".cache" / "ray"))
     tmp.mkdir(parents=True, exist_ok=True)
@@ -104,10 +112,33 @@ def _ray_run(stages: Sequence[Stage], table: pa.Table, cfg: RunnerConfig) -> pa.
             num_gpus=gpus,
             zero_copy_batch=True,
         )
-    blocks = [ray.get(ref) for ref in ds.to_arrow_refs()]
+    try:
+        blocks = [ray.get(ref) for ref in ds.to_arrow_refs()]
+    except _cluster_failures() as err:
+        where = os.environ.get("RAY_ADDRESS") or "this machine"
+        raise TesseraEnvironmentError(
+            f"the Ray cluster ({where}) lost a node, worker or object while running {_names(stages)}: "
+            f"{type(err).__name__}: {_first_line(err)}; finished units are kept, rerun the same command to resume"
+        ) from None
     if _local_ray():
         _wait_for_free_cpus()
     return pa.concat_tables(blocks, promote_options="default") if blocks else table.slice(0, 0)
+
+
+def _cluster_failures() -> tuple[type[BaseException], ...]:
+    """Ray's errors for lost machines and processes (not errors raised by a stage's own code)."""
+    from ray import exceptions as rx
+
+    return (rx.RayActorError, rx.ObjectLostError, rx.NodeDiedError, rx.WorkerCrashedError, rx.LocalRayletDiedError,
+            rx.RaySystemError)
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [""])[0][:300]
+
+
+def _names(stages: Sequence[Stage]) -> str:
+    return ", ".join(type(s).__name__ for s in stages)
 
 
 def _refuse_split_whole_pool(stages: Sequence[Stage], table: pa.Table, cfg: RunnerConfig) -> None:

@@ -9,13 +9,13 @@ collected result. `SPARK_MASTER` names a cluster; the default is `local[*]`.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Protocol, Sequence, runtime_checkable
 
 import pyarrow as pa
 
 from pipelines.core import schema as S
+from pipelines.core.spark_session import spark_session
 from pipelines.core.stage import Stage
 from pipelines.curate import columns as C
 
@@ -75,22 +75,6 @@ def apply_marks(df, stage: str, marks: Sequence[SparkMark]):
     return df
 
 
-def spark_session():
-    """A SparkSession on SPARK_MASTER (default local[*]), bound to 127.0.0.1 when local."""
-    from pyspark.sql import SparkSession
-
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    master = os.environ.get("SPARK_MASTER", "local[*]")
-    builder = SparkSession.builder.master(master)
-    if master.startswith("local"):  # the default 200 shuffle partitions are pure overhead on one machine
-        builder = builder.config("spark.sql.shuffle.partitions", str(max(2, os.cpu_count() or 2)))
-    return (builder.appName("tessera-curate")
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.sql.session.timeZone", "UTC")
-            .getOrCreate())
-
-
 def spark_pool(spark, sidecars: list[str], scores: list[str]):
     """Successful samples of the sidecars joined with their scores, as a Spark DataFrame (the Spark twin of
     curate_pool.sql)."""
@@ -117,7 +101,7 @@ def spark_select(sidecars: list[str], scores: list[str], stages: Sequence[Stage]
     for stage in stages:
         if not isinstance(stage, SparkFilter):
             raise ValueError(f"{type(stage).__name__} has no Spark form (no spark_marks method)")
-    spark = spark or spark_session()
+    spark = spark or spark_session("tessera-curate")
     df = spark_pool(spark, sidecars, scores)
     for field in C.DROP_FIELDS:
         df = df.withColumn(field.name, F.lit(None).cast("double" if field.type == pa.float64() else "string"))

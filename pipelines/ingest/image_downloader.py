@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -193,4 +194,30 @@ class ImageDownloader:
             "pyspark": pyspark_distributor,
             "ray": ray_distributor,
         }[cfg.distributor]
-        distribute(cfg.processes, downloader, reader, 1000, cfg.max_shard_retry)
+        with _distributor_cluster(cfg.distributor):
+            distribute(cfg.processes, downloader, reader, 1000, cfg.max_shard_retry)
+
+
+@contextmanager
+def _distributor_cluster(distributor: str):
+    """Attach to the cluster the user named before img2dataset's distributor runs: RAY_ADDRESS for Ray (its
+    distributor would start a default local Ray), SPARK_MASTER for Spark (its distributor would otherwise start its own
+    `local[processes]` session). A Spark session started here is stopped here."""
+    if distributor == "ray":
+        from pipelines.core.runner import ensure_ray
+
+        ensure_ray()
+    if distributor != "pyspark":
+        yield
+        return
+    from pyspark.sql import SparkSession
+
+    from pipelines.core.spark_session import spark_session
+
+    owned = SparkSession.getActiveSession() is None
+    spark = spark_session("tessera-ingest")
+    try:
+        yield
+    finally:
+        if owned:
+            spark.stop()
