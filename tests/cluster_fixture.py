@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 BIN = Path(sys.executable).parent
 WORKER_RESOURCE = "tessera_worker"
 
@@ -169,6 +171,21 @@ class RayCluster:
         _kill_naming(str(self.root))
 
 
+def _forget_session_logs(root: Path) -> None:
+    """Ray Data's log handler caches its file in the first session's folder; once the cluster's folder is gone, a
+    later Ray run in this process would fail writing there. Make it pick the next session's folder instead."""
+    import logging
+
+    loggers = [logging.getLogger()] + [x for x in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(x, logging.Logger)]
+    for logger in loggers:
+        for handler in logger.handlers:
+            inner = getattr(handler, "_handler", None)
+            if str(getattr(handler, "_path", "") or "").startswith(str(root)) and inner is not None:
+                inner.close()
+                handler._handler, handler._path = None, None
+
+
 @contextmanager
 def ray_cluster():
     """A running Ray head plus one worker node; yields the RayCluster, stops every process of it at the end."""
@@ -185,6 +202,7 @@ def ray_cluster():
     finally:
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
+        _forget_session_logs(root)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -283,3 +301,13 @@ def spark_cluster():
     finally:
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def rows(folder: Path, columns: list[str] | None = None) -> dict[str, dict]:
+    """Every row of the parquet files in `folder`, by key; fails on a key written twice."""
+    out: dict[str, dict] = {}
+    for path in sorted(Path(folder).glob("*.parquet")):
+        for row in pq.read_table(path, columns=columns).to_pylist():
+            assert row["key"] not in out, f"{row['key']} written twice ({path})"
+            out[row["key"]] = row
+    return out

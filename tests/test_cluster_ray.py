@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
-from cluster_fixture import ray_cluster
+from cluster_fixture import rows, ray_cluster
 from pipelines.cli.main import main
 from pipelines.demo.sample import build_demo_sample
 
@@ -35,16 +34,6 @@ def tessera(*args) -> int:
 
     ray.shutdown()
     return main([str(a) for a in args])
-
-
-def rows(folder: Path, columns: list[str] | None = None) -> dict[str, dict]:
-    """Every row of the parquet files in `folder`, by key; fails on a key written twice."""
-    out: dict[str, dict] = {}
-    for path in sorted(Path(folder).glob("*.parquet")):
-        for row in pq.read_table(path, columns=columns).to_pylist():
-            assert row["key"] not in out, f"{row['key']} written twice ({path})"
-            out[row["key"]] = row
-    return out
 
 
 def joined(cluster) -> bool:

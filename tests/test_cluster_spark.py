@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
-from cluster_fixture import spark_cluster
+from cluster_fixture import rows, spark_cluster
 from pipelines.cli.main import main
 from pipelines.demo.sample import build_demo_sample
 
@@ -18,16 +17,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 INGEST = ["--source", "laion", "--allow-private-network", "--per-host-rate", "1000", "--per-host-connections", "16",
           "--image-size", "64", "--processes", "1", "--threads", "8", "--samples-per-shard", "20", "--quiet"]
 CURATE = ["--preset", "datacomp_basic", "--clip-model", "tiny", "--batch-size", "16"]
-
-
-def rows(folder: Path, columns: list[str] | None = None) -> dict[str, dict]:
-    """Every row of the parquet files in `folder`, by key; fails on a key written twice."""
-    out: dict[str, dict] = {}
-    for path in sorted(Path(folder).glob("*.parquet")):
-        for row in pq.read_table(path, columns=columns).to_pylist():
-            assert row["key"] not in out, f"{row['key']} written twice ({path})"
-            out[row["key"]] = row
-    return out
 
 
 @pytest.fixture(scope="module")
