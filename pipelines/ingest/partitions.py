@@ -97,3 +97,10 @@ def dataset_samples_per_shard(out: Path, requested: int) -> int:
 
 def save_manifest(out: Path, manifest: PartitionManifest) -> None:
     write_json_atomic(manifest.model_dump(), manifest_path(out, manifest.name))
+
+
+def finished_partitions(manifests: list, finished_units) -> tuple[list, str]:
+    """(manifests whose shards are all finished, names of the others joined by ', ') for stats over a folder."""
+    finished = set(finished_units)
+    done = [m for m in manifests if all(f"{s:05d}" in finished for s in m.shard_ids)]
+    return done, ", ".join(m.name for m in manifests if m not in done)

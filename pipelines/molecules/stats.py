@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines.core.sql import connect, literal, parquet_view, query_rows
+from pipelines.ingest.partitions import finished_partitions
 from pipelines.molecules import schema as M
 from pipelines.molecules.ingest import molecules_job
 from pipelines.molecules.prepare import load_molecule_manifests
@@ -29,9 +30,8 @@ def has_molecules(out: Path) -> bool:
 def molecule_stats(out: Path) -> dict:
     """Outcomes, atom facts and histogram, conformer methods, accounting and unfinished partitions."""
     out = Path(out)
-    finished = set(molecules_job(out).finished())
     manifests = load_molecule_manifests(out)
-    done = [m for m in manifests if all(f"{s:05d}" in finished for s in m.shard_ids)]
+    done, unfinished = finished_partitions(manifests, molecules_job(out).finished())
     base = [out / M.MOLECULES_DIR / f"{s:05d}" for m in done for s in m.shard_ids]
     con = connect()
     rows = [f"({literal(m.name)}, {m.input_rows}, {m.accepted})" for m in done] or ["('', 0, 0)"]
@@ -45,7 +45,7 @@ def molecule_stats(out: Path) -> dict:
         "molecule_atoms_histogram": query_rows(con, "molecules_atoms_histogram"),
         "molecule_conformers": query_rows(con, "molecules_conformers"),
         "molecule_accounting": query_rows(con, "molecules_accounting")[0],
-        "molecule_partitions_unfinished": ", ".join(m.name for m in manifests if m not in done),
+        "molecule_partitions_unfinished": unfinished,
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines.core.sql import connect, literal, parquet_view, query_rows
+from pipelines.ingest.partitions import finished_partitions
 from pipelines.video import schema as V
 from pipelines.video.ingest import clips_job, load_video_manifests, video_file
 
@@ -28,9 +29,8 @@ def has_video(out: Path) -> bool:
 def video_stats(out: Path) -> dict:
     """Outcome table, accounting and unfinished partitions of the video part of an ingest folder."""
     out = Path(out)
-    finished = set(clips_job(out).finished())
     manifests = load_video_manifests(out)
-    done = [m for m in manifests if all(f"{s:05d}" in finished for s in m.shard_ids)]
+    done, unfinished = finished_partitions(manifests, clips_job(out).finished())
     shards = [out / V.CLIPS_DIR / f"{s:05d}" for m in done for s in m.shard_ids]
     con = connect()
     rows = [f"({literal(m.name)}, {m.input_rows}, {m.accepted}, {m.clips})" for m in done] or ["('', 0, 0, 0)"]
@@ -46,7 +46,7 @@ def video_stats(out: Path) -> dict:
     return {
         "video_outcomes": query_rows(con, "video_outcomes"),
         "video_accounting": query_rows(con, "video_accounting")[0],
-        "video_partitions_unfinished": ", ".join(m.name for m in manifests if m not in done),
+        "video_partitions_unfinished": unfinished,
     }
 
 
