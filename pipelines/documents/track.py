@@ -1,0 +1,18 @@
+"""The document track (MMC4, OBELICS): interleaved documents whose images go through the pair download path."""
+
+from pipelines.core.track import Track
+
+TRACK = Track(
+    name="documents",
+    title="Interleaved documents",
+    sources={
+        "mmc4": "MMC4 JSON lines (.jsonl, .jsonl.gz, .zip shards; docs/documents.md)",
+        "obelics": "OBELICS parquet (texts, images, metadata; docs/documents.md)",
+    },
+    stages=("ingest", "curate", "tokenize", "doc-sequences"),
+    refs={
+        "presets": "pipelines.documents.presets:PRESETS",
+        "stats": "pipelines.documents.stats:ingest_document_stats",
+        "has_data": "pipelines.documents.stats:has_documents",
+    },
+)

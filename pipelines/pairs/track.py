@@ -1,0 +1,19 @@
+"""The pair track: image-text metadata -> shards -> curated selection -> captions -> tokens -> exports."""
+
+from pipelines.core.track import Track
+
+TRACK = Track(
+    name="pairs",
+    title="Image-text pairs",
+    sources={
+        "laion": "LAION-400M/5B metadata parquet (URL, TEXT, WIDTH, HEIGHT, ...)",
+        "coyo": "COYO-700M metadata parquet (url, text, width, height, ...)",
+        "datacomp": "DataComp pool metadata parquet (uid, url, text, original_width, ...)",
+        "capsfusion": "CapsFusion-120M parquet (image_url, laion_2b, laion_coco, capsfusion)",
+    },
+    stages=("ingest", "curate", "caption", "fuse", "tokenize", "export-eva-clip"),
+    refs={
+        "presets": "pipelines.curate.presets:PRESETS",
+        "stats": "pipelines.stats.ingest_stats:ingest_stats",
+    },
+)

@@ -1,0 +1,18 @@
+"""The video track (WebVid, Panda-70M): videos fetched once, cut into clips, curated, tokenized with Emu3."""
+
+from pipelines.core.track import Track
+
+TRACK = Track(
+    name="video",
+    title="Video-text clips",
+    sources={
+        "webvid": "WebVid CSV/parquet (videoid, name, duration, contentUrl; docs/video.md)",
+        "panda70m": "Panda-70M CSV/parquet (videoID, url, timestamp, caption; docs/video.md)",
+    },
+    stages=("ingest", "curate", "tokenize-video", "export-video-frames"),
+    refs={
+        "presets": "pipelines.video.presets:VIDEO_PRESETS",
+        "stats": "pipelines.video.stats:video_stats",
+        "has_data": "pipelines.video.stats:has_video",
+    },
+)
