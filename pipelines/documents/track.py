@@ -11,6 +11,8 @@ TRACK = Track(
     },
     stages=("ingest", "curate", "tokenize", "doc-sequences"),
     refs={
+        "ingest_options": "pipelines.ingest.download_options:add_download_options",
+        "ingest_cli": "pipelines.documents.cli:ingest_cli",
         "presets": "pipelines.documents.presets:PRESETS",
         "stats": "pipelines.documents.stats:ingest_document_stats",
         "has_data": "pipelines.documents.stats:has_documents",

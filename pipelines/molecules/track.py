@@ -10,6 +10,9 @@ TRACK = Track(
     },
     stages=("ingest",),
     refs={
+        "ingest_options": "pipelines.molecules.cli:add_ingest_options",
+        "ingest_cli": "pipelines.molecules.cli:ingest_cli",
+        "commands": "pipelines.molecules.cli:register_commands",
         "stats": "pipelines.molecules.stats:molecule_stats",
         "has_data": "pipelines.molecules.stats:has_molecules",
     },

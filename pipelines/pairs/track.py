@@ -13,6 +13,8 @@ TRACK = Track(
     },
     stages=("ingest", "curate", "caption", "fuse", "tokenize", "export-eva-clip"),
     refs={
+        "ingest_options": "pipelines.ingest.download_options:add_download_options",
+        "ingest_cli": "pipelines.pairs.cli:ingest_cli",
         "presets": "pipelines.curate.presets:PRESETS",
         "stats": "pipelines.stats.ingest_stats:ingest_stats",
     },

@@ -11,6 +11,8 @@ TRACK = Track(
     },
     stages=("ingest", "curate", "tokenize-video", "export-video-frames"),
     refs={
+        "ingest_options": "pipelines.video.cli:add_ingest_options",
+        "ingest_cli": "pipelines.video.cli:ingest_cli",
         "presets": "pipelines.video.presets:VIDEO_PRESETS",
         "stats": "pipelines.video.stats:video_stats",
         "has_data": "pipelines.video.stats:has_video",

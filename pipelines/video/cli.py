@@ -1,0 +1,55 @@
+"""`tessera ingest --source webvid|panda70m`: the video track's own options and its ingest command."""
+
+from __future__ import annotations
+
+import argparse
+
+from pipelines.core.errors import TesseraUserError
+from pipelines.ingest.download_options import add_download_options, default, fetch_config
+
+MIB = 1024 * 1024
+
+
+def add_ingest_options(p: argparse.ArgumentParser) -> None:
+    """The download options (threads, guards) and the clip-cutting group."""
+    add_download_options(p)
+    video = p.add_argument_group(
+        "video clips (--source webvid|panda70m; docs/video.md)",
+        "Each video is fetched once and each clip [start, end) is decoded at --fps, scaled so its short side is "
+        "--video-size (aspect kept, even sides) and re-encoded as H.264 MP4 into "
+        "OUT/clips/NNNNN.{tar,parquet,rows.parquet} (+ NNNNN_stats.json); rejected rows go to OUT/video/. "
+        "Outcomes per row and per clip are in OUT/clips/*.parquet.",
+    )
+    video.add_argument("--max-video-bytes", type=int, default=256 * MIB,
+                       help="largest video accepted, from Content-Length and while streaming (default 256 MiB)")
+    video.add_argument("--fps", type=float, default=8.0, help="frame rate of the cut clips (default 8)")
+    video.add_argument("--video-size", type=int, default=256,
+                       help="short side of the cut clips in px, aspect kept (default 256)")
+    video.add_argument("--min-clip-seconds", type=float, default=0.5,
+                       help="shorter clips fail as clip_too_short (default 0.5)")
+    video.add_argument("--max-clip-seconds", type=float, default=60.0,
+                       help="longer clips are cut to this length, recorded in their JSON (default 60)")
+
+
+def ingest_cli(args: argparse.Namespace) -> int:
+    """Prepare, download and cut, then one summary line (rows and clips by outcome)."""
+    from pipelines.video.download import VideoDownloadConfig
+    from pipelines.video.ingest import DEFAULT_SAMPLES_PER_SHARD, ingest_video, summary_line
+
+    if args.max_video_bytes < 1:
+        raise TesseraUserError(f"--max-video-bytes must be at least 1 (got {args.max_video_bytes})")
+    if args.min_clip_seconds > args.max_clip_seconds:
+        raise TesseraUserError(f"--min-clip-seconds {args.min_clip_seconds:g} is over --max-clip-seconds "
+                               f"{args.max_clip_seconds:g}")
+    config = VideoDownloadConfig(
+        fps=args.fps, video_size=args.video_size, min_clip_seconds=args.min_clip_seconds,
+        max_clip_seconds=args.max_clip_seconds, threads=default(args.threads, 4),
+        fetch=fetch_config(args, timeout=60.0, max_bytes=args.max_video_bytes),
+    )
+    manifest, counts = ingest_video(
+        args.source, args.metadata, args.out, partition=args.partition, config=config,
+        samples_per_shard=default(args.samples_per_shard, DEFAULT_SAMPLES_PER_SHARD), wait=args.wait,
+        progress=not args.quiet,
+    )
+    print(summary_line(manifest, counts))
+    return 0
