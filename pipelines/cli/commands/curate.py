@@ -9,14 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.documents.presets import PRESETS as DOCUMENT_PRESETS
-from pipelines.video.presets import VIDEO_PRESETS
-from pipelines.curate.presets import PRESETS, build_stages, get_preset, keep_rate_band, parse_metadata_rule
+from pipelines.curate.presets import build_stages, get_preset, keep_rate_band, parse_metadata_rule
 from pipelines.curate.scoring import ScoringOptions, score_shards
 from pipelines.curate.selection import check_rule_columns, run_selection
 from pipelines.curate.stats import keep_rate_warning
 from pipelines.core.errors import TesseraUserError
 from pipelines.core.shards import complete_shards
+from pipelines.core.track import Track
+from pipelines.tracks import tracks
 
 
 def register(subparsers) -> None:
@@ -25,11 +25,10 @@ def register(subparsers) -> None:
                               description=__doc__)
     p.add_argument("ingest_out", type=Path, metavar="INGEST_OUT", help="a folder written by `tessera ingest`")
     p.add_argument("--preset", required=True, metavar="NAME",
-                   help=f"filter chain to apply: one of {', '.join(sorted(PRESETS))}; or, for interleaved documents "
-                        f"(docs/documents.md), one or more of {', '.join(DOCUMENT_PRESETS)} joined by commas (each "
-                        "curates its own source, e.g. mmc4,obelics) into documents/NNNNN.tar, doc_ledger.parquet and "
-                        "image_ledger.parquet; or, for video clips (docs/video_curation.md), one of "
-                        f"{', '.join(VIDEO_PRESETS)} into clip_ledger.parquet and curated/clips.parquet")
+                   help="filter chain to apply, which also picks the track: " + _presets_text() + "; document "
+                        "presets may be joined by commas (each curates its own source, e.g. mmc4,obelics) into "
+                        "documents/NNNNN.tar, doc_ledger.parquet and image_ledger.parquet (docs/documents.md); video "
+                        "presets write clip_ledger.parquet and curated/clips.parquet (docs/video_curation.md)")
     p.add_argument("--out", required=True, type=Path, help="output folder (rerun the same command to resume)")
     p.add_argument("--clip-model", default=None,
                    help="tiny | open_clip NAME[:TAG|:random|:CKPT_FILE] | hf-hub:ORG/REPO | CHECKPOINT_DIR "
@@ -55,16 +54,34 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Score every unscored shard, then select over the whole pool and print a summary."""
-    from tqdm import tqdm
+def _presets_text() -> str:
+    """Every track's presets, for --help and the unknown-preset message."""
+    return "; ".join(f"{', '.join(t.get('presets'))} ({t.title.lower()})" for t in tracks() if t.has("presets"))
 
+
+def preset_track(preset: str) -> Track:
+    """The track whose `presets` role holds every comma-separated name of `preset`; a user error lists them all."""
+    names = preset.split(",")
+    for t in tracks():
+        if t.has("presets") and all(name in t.get("presets") for name in names):
+            return t
+    known = {name for t in tracks() if t.has("presets") for name in t.get("presets")}
+    unknown = next((n for n in names if n not in known), None)
+    raise TesseraUserError(f"unknown preset {unknown!r} (--preset): choose one of {_presets_text()}"
+                           if unknown else f"--preset {preset!r} mixes the presets of different tracks")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Curate with the track whose presets hold `--preset` (its `curate_cli` role)."""
     if not args.ingest_out.is_dir():
         raise TesseraUserError(f"INGEST_OUT {args.ingest_out} does not exist")
-    if all(name in DOCUMENT_PRESETS for name in args.preset.split(",")):
-        return run_documents(args)
-    if args.preset in VIDEO_PRESETS:
-        return run_video(args)
+    return int(preset_track(args.preset).get("curate_cli")(args) or 0)
+
+
+def run_pairs(args: argparse.Namespace) -> int:
+    """Image-text presets: score every unscored shard, then select over the whole pool and print a summary."""
+    from tqdm import tqdm
+
     preset = get_preset(args.preset)
     if args.batch_size < 1 or args.num_actors < 1:
         raise TesseraUserError("--batch-size and --num-actors must be at least 1")
