@@ -240,8 +240,12 @@ def test_cli_summary_line_and_one_line_errors(tmp_path, capsys, panda_csv):
         assert len(err.splitlines()) == 1 and needle in err, err
     assert main(args[:7] + ["--samples-per-shard", "20000"]) == 2
     assert "between 1 and 10000" in capsys.readouterr().err
+    assert main(args[:7] + ["--clip-fps", "0"]) == 2
+    assert capsys.readouterr().err.startswith("tessera: error: --clip-fps:")
     assert main(args[:7] + ["--fps", "0"]) == 2
-    assert capsys.readouterr().err.startswith("tessera: error: --fps:")
+    assert capsys.readouterr().err.splitlines() == ["tessera: warning: --fps is deprecated here, use --clip-fps",
+                                                    "tessera: error: --clip-fps: must be over 0 and at most 120 "
+                                                    "(got 0)"]
 
 
 def test_a_full_disk_stops_with_one_line_then_the_rerun_finishes(tmp_path, capsys, webvid_csv, small_disk):

@@ -98,7 +98,7 @@ def _tokens(out):
 def test_tokenize_video_grids_padding_ledger_and_resume(tok, ingest, tmp_path, capsys):
     src, clips = ingest
     out = tmp_path / "out"
-    assert main(["tokenize-video", str(src), "--out", str(out), "--fps", "5", "--batch-size", "2", *SMALL]) == 0
+    assert main(["tokenize-video", str(src), "--out", str(out), "--sample-fps", "5", "--batch-size", "2", *SMALL]) == 0
     assert "tokenized 3/6 clips" in capsys.readouterr().out
     rows = _tokens(out)
     assert set(rows) == {"a_000", "b_000", "c_000"}
@@ -123,10 +123,12 @@ def test_tokenize_video_grids_padding_ledger_and_resume(tok, ingest, tmp_path, c
     assert manifest["total_tokens"] == (3 + 3 + 2) * 48
     # a rerun writes nothing; other settings on the same folder are refused
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != "video_manifest.json"}
-    assert main(["tokenize-video", str(src), "--out", str(out), "--fps", "5", *SMALL]) == 0
+    assert main(["tokenize-video", str(src), "--out", str(out), "--sample-fps", "5", *SMALL]) == 0
     assert {p: p.stat().st_mtime_ns for p in before} == before
-    assert main(["tokenize-video", str(src), "--out", str(out), "--fps", "8", *SMALL]) == 2
-    assert "other settings: fps=5.0 (now 8.0)" in capsys.readouterr().err
+    assert main(["tokenize-video", str(src), "--out", str(out), "--fps", "8", *SMALL]) == 2  # the old name warns
+    err = capsys.readouterr().err
+    assert err.startswith("tessera: warning: --fps is deprecated here, use --sample-fps\n")
+    assert "other settings: fps=5.0 (now 8.0)" in err
 
 
 def test_tokenize_video_curated_max_frames_and_bad_input(ingest, tmp_path, capsys):

@@ -71,7 +71,7 @@ def demo_steps(out: Path, metadata: Path, documents: dict[str, Path] | None = No
         steps += [
             ("curate-video", ["curate", v_ingest, "--preset", "webvid", "--out", v_curate, "--clip-model", "tiny"]),
             ("tokenize-video", ["tokenize-video", v_ingest, "--curated", v_curate, "--out", str(out / "video_tokens"),
-                                "--fps", "4", "--max-frames", "8", *small_vq]),
+                                "--sample-fps", "4", "--max-frames", "8", *small_vq]),
             ("export-video-frames", ["export-video-frames", v_ingest, "--curated", v_curate, "--frames", "4",
                                      "--out", str(out / "video_frames")]),
         ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from pipelines.core.cli_options import add_renamed_option
 from pipelines.core.errors import TesseraUserError
 from pipelines.ingest.download_options import add_download_options, default, fetch_config
 
@@ -15,14 +16,15 @@ def add_ingest_options(p: argparse.ArgumentParser) -> None:
     add_download_options(p)
     video = p.add_argument_group(
         "video clips (--source webvid|panda70m; docs/video.md)",
-        "Each video is fetched once and each clip [start, end) is decoded at --fps, scaled so its short side is "
-        "--video-size (aspect kept, even sides) and re-encoded as H.264 MP4 into "
+        "Each video is fetched once and each clip [start, end) is decoded at --clip-fps, scaled so its short side "
+        "is --video-size (aspect kept, even sides) and re-encoded as H.264 MP4 into "
         "OUT/clips/NNNNN.{tar,parquet,rows.parquet} (+ NNNNN_stats.json); rejected rows go to OUT/video/. "
         "Outcomes per row and per clip are in OUT/clips/*.parquet.",
     )
     video.add_argument("--max-video-bytes", type=int, default=256 * MIB,
                        help="largest video accepted, from Content-Length and while streaming (default 256 MiB)")
-    video.add_argument("--fps", type=float, default=8.0, help="frame rate of the cut clips (default 8)")
+    add_renamed_option(video, "--clip-fps", "--fps", type=float, default=8.0,
+                       help="frame rate the clips are cut at (default 8; was --fps)")
     video.add_argument("--video-size", type=int, default=256,
                        help="short side of the cut clips in px, aspect kept (default 256)")
     video.add_argument("--min-clip-seconds", type=float, default=0.5,
@@ -38,11 +40,13 @@ def ingest_cli(args: argparse.Namespace) -> int:
 
     if args.max_video_bytes < 1:
         raise TesseraUserError(f"--max-video-bytes must be at least 1 (got {args.max_video_bytes})")
+    if not 0 < args.clip_fps <= 120:
+        raise TesseraUserError(f"--clip-fps: must be over 0 and at most 120 (got {args.clip_fps:g})")
     if args.min_clip_seconds > args.max_clip_seconds:
         raise TesseraUserError(f"--min-clip-seconds {args.min_clip_seconds:g} is over --max-clip-seconds "
                                f"{args.max_clip_seconds:g}")
     config = VideoDownloadConfig(
-        fps=args.fps, video_size=args.video_size, min_clip_seconds=args.min_clip_seconds,
+        fps=args.clip_fps, video_size=args.video_size, min_clip_seconds=args.min_clip_seconds,
         max_clip_seconds=args.max_clip_seconds, threads=default(args.threads, 4),
         fetch=fetch_config(args, timeout=60.0, max_bytes=args.max_video_bytes),
     )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipelines.core.cli_options import add_renamed_option
 from pipelines.core.errors import TesseraUserError
 
 DESCRIPTION = """\
 Encode every successful clip of INGEST_OUT/clips/NNNNN.tar (written by `tessera ingest --source webvid|panda70m`)
-into Emu3 discrete video tokens. Frames are sampled at --fps, preprocessed as Emu3 does images (one size per clip),
-cut into groups of 4 (the tokenizer's temporal factor; the last group repeats the last frame, counted in
+into Emu3 discrete video tokens. Frames are sampled at --sample-fps, preprocessed as Emu3 does images (one size per
+clip), cut into groups of 4 (the tokenizer's temporal factor; the last group repeats the last frame, counted in
 padded_frames) and each group is encoded on its own, 4 frames -> one latent frame of (H/8)x(W/8) codes.
 
 Writes OUT/video_tokens/NNNNN.parquet (key, caption, t, h, w, codes, fps, frames, padded_frames, tokenizer),
@@ -27,8 +28,10 @@ def run_tokenize_video(args: argparse.Namespace) -> int:
     for opt, path in (("INGEST_OUT", args.src), ("--curated", args.curated)):
         if path is not None and not Path(path).is_dir():
             raise TesseraUserError(f"{opt} {path} is not a folder")
+    if args.sample_fps <= 0:
+        raise TesseraUserError(f"--sample-fps: must be over 0 (got {args.sample_fps:g})")
     cfg = VideoTokenizerConfig(
-        vq_model=args.vq_model, fps=args.fps, target_area=args.target_area, min_area=args.min_area,
+        vq_model=args.vq_model, fps=args.sample_fps, target_area=args.target_area, min_area=args.min_area,
         max_area=args.max_area, max_aspect_ratio=args.max_aspect_ratio, max_frames=args.max_frames,
         batch_size=args.batch_size, dtype=args.dtype,
     )
@@ -45,11 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("src", type=Path, metavar="INGEST_OUT", help="video ingest output folder (holding clips/)")
     p.add_argument("--out", type=Path, required=True, help="output folder; a rerun resumes it with the same "
-                   "--vq-model/fps/area/aspect/max-frames/dtype settings only")
+                   "--vq-model/sample-fps/area/aspect/max-frames/dtype settings only")
     p.add_argument("--curated", type=Path, metavar="CUR", help="curation output; only keys in CUR/curated/*.parquet "
                    "are tokenized")
     p.add_argument("--vq-model", default="tiny", help="`tiny`, a local Emu3VQVAE folder, or a hub id")
-    p.add_argument("--fps", type=float, default=8.0, help="frames sampled per second of clip")
+    add_renamed_option(p, "--sample-fps", "--fps", type=float, default=8.0,
+                       help="frames sampled per second of clip (default 8; was --fps)")
     p.add_argument("--max-frames", type=int, default=None, help="keep at most the first N sampled frames per clip")
     p.add_argument("--target-area", type=int, default=512 * 512, help="rescale area per frame (Emu3: about 512^2)")
     p.add_argument("--min-area", type=int, default=512 * 512)
