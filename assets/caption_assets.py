@@ -84,7 +84,7 @@ def synthetic_captions(context: AssetExecutionContext, config: SyntheticCaptions
 
     Metadata: this run's counts, and the partition's caption statuses (`caption_status` table)."""
     from models.tiny_text import resolve_model
-    from pipelines.caption.samples import load_curated_keys
+    from pipelines.core.shard_reader import load_curated_keys
     from pipelines.caption.synthetic_captioner import SyntheticCaptioner
 
     curate = tessera.path("curate")

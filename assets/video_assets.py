@@ -132,7 +132,7 @@ def video_tokens(context: AssetExecutionContext, config: VideoTokensConfig, tess
 @asset(deps=[curated_clips], group_name="video")
 def video_frame_documents(context: AssetExecutionContext, config: VideoFramesConfig, tessera: TesseraResource):
     """The kept clips as Emu-style documents (caption, then evenly sampled frames) for `doc-sequences`."""
-    from pipelines.caption.samples import load_curated_keys
+    from pipelines.core.shard_reader import load_curated_keys
     from pipelines.video.export import export_video_frames
 
     m = export_video_frames(tessera.path(INGEST), tessera.path(FRAMES), load_curated_keys(tessera.path(CURATE)),

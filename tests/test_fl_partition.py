@@ -155,7 +155,7 @@ def test_text_client_reads_no_tar(ingest, tmp_path, monkeypatch):
     partition(ingest, out, cfg())
     import pipelines.fl.loader as loader
 
-    monkeypatch.setattr(loader, "read_tar", lambda *_: pytest.fail("a text client opened a tar"))
+    monkeypatch.setattr(loader, "read_members", lambda *_: pytest.fail("a text client opened a tar"))
     assert len(list(client_samples(ingest, out, "txt_0"))) > 0
 
 

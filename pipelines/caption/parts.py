@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from pipelines.core import schema as S
 from pipelines.core.errors import TesseraUserError
-from pipelines.caption.samples import shard_samples
+from pipelines.core.shard_reader import shard_samples
 from pipelines.core.shard_job import ShardJob
 from pipelines.core.shards import complete_shards
 from pipelines.core.shard_io import read_json, write_json_atomic

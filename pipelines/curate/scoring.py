@@ -6,7 +6,6 @@ its completion marker; a rerun skips shards that have the marker.
 
 from __future__ import annotations
 
-import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +22,11 @@ from pipelines.core.errors import TesseraUserError
 from pipelines.curate.stages.image_hash_annotator import ImageHashAnnotator
 from pipelines.core.runner import StageRunner
 from pipelines.core.shard_job import ShardJob, UnitWriter
+from pipelines.core.shard_reader import read_images
 from pipelines.core.shards import ShardPaths, complete_shards, read_sidecar
 
 SCORES_DIR = "scores"
 EMBEDDINGS_DIR = "embeddings"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 SCORE_SCHEMA = pa.schema([(S.KEY, pa.string()), (C.CLIP_SCORE, pa.float32()), (C.MODEL, pa.string()),
                           (C.CLIP_ERROR, pa.string()), (C.EMBEDDING_REF, pa.string()), (C.PHASH, pa.string()),
                           (C.IMAGE_BYTES, pa.int64())])
@@ -46,23 +45,12 @@ class ScoringOptions:
     precision: str = "fp32"
 
 
-def read_tar_images(tar_path: Path) -> dict[str, bytes]:
-    """Encoded image bytes per sample key from a webdataset tar (`KEY.jpg` members)."""
-    images: dict[str, bytes] = {}
-    with tarfile.open(tar_path) as tar:
-        for member in tar:
-            name = Path(member.name)
-            if member.isfile() and name.suffix.lower() in IMAGE_SUFFIXES:
-                images[name.name[: -len(name.suffix)]] = tar.extractfile(member).read()
-    return images
-
-
 def shard_pairs(shard: ShardPaths) -> pa.Table:
     """The shard's successful rows as (key, caption, jpg, image_bytes); a success row missing from the tar gets
     empty bytes and a null size."""
     side = read_sidecar(shard, columns=[S.KEY, S.CAPTION, S.STATUS])
     side = side.filter(pc.equal(side[S.STATUS], S.STATUS_SUCCESS))
-    images = read_tar_images(shard.tar) if shard.tar.exists() else {}
+    images = read_images(shard.tar) if shard.tar.exists() else {}
     data = [images.get(k) for k in side[S.KEY].to_pylist()]
     jpg = pa.array([b or b"" for b in data], pa.binary())
     # The stored file as img2dataset wrote it (re-encoded), not the file the source served.

@@ -23,11 +23,12 @@ from pipelines.curate.stages.clip_top_fraction_filter import ClipTopFractionFilt
 from pipelines.curate.scoring import SCORE_SCHEMA, SCORES_DIR, scoring_job
 from pipelines.core.errors import TesseraUserError
 from pipelines.core.shard_io import write_json_atomic, write_parquet_atomic
+from pipelines.core.shard_reader import CURATED_DIR
 from pipelines.core.shards import complete_shards
 from pipelines.core.sql import sql_text
 from pipelines.core.stage import Stage
 
-CURATED_DIR = "curated"
+
 DROPPED_DIR = "dropped"
 SUMMARY_FILE = "curate_stats.json"
 

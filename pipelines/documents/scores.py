@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from pipelines.core.errors import TesseraUserError
 from pipelines.core.shard_job import ShardJob
 from pipelines.core.shards import complete_shards
-from pipelines.curate.scoring import read_tar_images
+from pipelines.core.shard_reader import read_images
 from pipelines.documents import schema as D
 from pipelines.documents.ingest import doc_file, load_document_manifests
 
@@ -37,7 +37,7 @@ def image_bytes(ingest_out: Path, keys: set[str]) -> dict[str, bytes]:
     found: dict[str, bytes] = {}
     for shard in complete_shards(ingest_out):
         if any(k.startswith(shard.shard_id) for k in keys):
-            found.update((k, v) for k, v in read_tar_images(shard.tar).items() if k in keys)
+            found.update((k, v) for k, v in read_images(shard.tar).items() if k in keys)
     return found
 
 

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from pipelines.core.errors import TesseraUserError
 from pipelines.core.shard_io import write_json_atomic
 from pipelines.core.shard_job import FILES_KEY, ShardJob
+from pipelines.core.shard_reader import iter_members
 from pipelines.documents import schema as D
 from pipelines.tokenize.emu3_sequence import BOS, EOS, IGNORE, PAD, VISUAL_BASE, VOCAB_SIZE, image_ids, token_files
 
@@ -122,21 +123,16 @@ def placeholder_ids(items, tokenizer, *, n_query: int = 64, text_sep: str = DEFA
 def read_documents(tar_path: Path) -> Iterator[dict]:
     """The document JSONs of one curated tar, in member order; an unreadable one yields {doc_id, error}."""
     try:
-        tar = tarfile.open(tar_path)
-    except tarfile.TarError as err:
-        raise TesseraUserError(f"{tar_path} is not a readable tar ({err})") from None
-    with tar:
-        for member in tar:
-            if not (member.isfile() and member.name.endswith(".json")):
-                continue
-            name = Path(member.name).name.split(".")[0]
+        for name, _, data in iter_members(tar_path, ("json",)):
             try:
-                doc = json.loads(tar.extractfile(member).read())
+                doc = json.loads(data)
             except ValueError as err:
                 yield {D.DOC_ID: name, "error": str(err)}
                 continue
             ok = isinstance(doc, dict) and isinstance(doc.get(D.ITEMS), list)
             yield ({**doc, D.DOC_ID: doc.get(D.DOC_ID) or name} if ok else {D.DOC_ID: name, "error": "no items"})
+    except tarfile.TarError as err:
+        raise TesseraUserError(f"{tar_path} is not a readable tar ({err})") from None
 
 
 class TokenIndex:

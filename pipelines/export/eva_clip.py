@@ -24,7 +24,8 @@ from typing import Iterator
 
 from pipelines.core import schema as S
 from pipelines.core.errors import TesseraUserError
-from pipelines.caption.samples import CAPTION_DROPPED, load_curated_keys, load_final_captions, shard_samples
+from pipelines.caption.samples import CAPTION_DROPPED, load_final_captions
+from pipelines.core.shard_reader import load_curated_keys, shard_samples
 from pipelines.core.shard_job import ShardJob
 from pipelines.core.shards import ShardPaths, complete_shards, read_sidecar
 from pipelines.export.folder import (

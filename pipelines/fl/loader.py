@@ -12,7 +12,7 @@ from typing import Iterator, NamedTuple
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.caption.samples import IMAGE_EXTS, read_tar
+from pipelines.core.shard_reader import IMAGE_EXTS, read_members
 from pipelines.core import schema as S
 from pipelines.core.errors import TesseraUserError
 from pipelines.core.shards import ShardPaths, complete_shards, read_sidecar
@@ -64,7 +64,7 @@ def _read_shard(shard: ShardPaths, keys: list[str], wants_image: bool, wants_tex
     images: dict[str, bytes] = {}
     if wants_image:
         wanted = set(keys)
-        for key, members in read_tar(shard.tar).items():
+        for key, members in read_members(shard.tar).items():
             if key in wanted:
                 images[key] = next((members[e] for e in IMAGE_EXTS if e in members), None)
     for key in keys:

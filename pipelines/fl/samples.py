@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.caption.samples import load_curated_keys
+from pipelines.core.shard_reader import load_curated_keys
 from pipelines.core import schema as S
 from pipelines.core.errors import TesseraUserError
 from pipelines.core.shards import complete_shards, read_sidecar

@@ -11,7 +11,7 @@ from PIL import Image
 
 from pipelines.core.errors import TesseraUserError
 from pipelines.tokenize.image_tokenizer import CODES, GRID_H, GRID_W
-from pipelines.caption.samples import IMAGE_EXTS, read_tar
+from pipelines.core.shard_reader import IMAGE_EXTS, read_members
 from pipelines.core.shard_io import read_json
 from pipelines.tokenize.shards import MANIFEST, TOKENS_DIR
 
@@ -48,7 +48,7 @@ def render_qa(out: Path, n: int = 8, png: Path = Path("qa.png"), seed: int = 0) 
         recon = to_pil(tok.decode(grid)[0])
         tar = Path(manifest["src"]) / "shards" / f"{shard}.tar"
         if shard not in tars:
-            tars[shard] = read_tar(tar) if tar.exists() else {}
+            tars[shard] = read_members(tar) if tar.exists() else {}
         member = tars[shard].get(r["key"], {})
         data = next((member[e] for e in IMAGE_EXTS if e in member), None)
         original = Image.new("RGB", recon.size, "gray")

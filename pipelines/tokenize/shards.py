@@ -20,7 +20,8 @@ from pipelines.core import schema as S
 from pipelines.core.errors import TesseraUserError
 from pipelines.tokenize.image_tokenizer import CODES, GRID_H, GRID_W, TOKENIZER, ImageTokenizer, ImageTokenizerConfig
 from pipelines.core.runner import RunnerConfig, StageRunner
-from pipelines.caption.samples import CAPTION_DROPPED, load_curated_keys, load_final_captions, shard_samples
+from pipelines.caption.samples import CAPTION_DROPPED, load_final_captions
+from pipelines.core.shard_reader import load_curated_keys, shard_samples
 from pipelines.core.shard_io import read_json, write_json_atomic
 from pipelines.core.shard_job import ShardJob
 from pipelines.core.shards import complete_shards

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tarfile
 import time
 from collections import Counter
 from dataclasses import asdict
@@ -29,6 +28,7 @@ import pyarrow.parquet as pq
 from pipelines.core.errors import TesseraUserError
 from pipelines.core.shard_io import write_json_atomic, write_parquet_atomic
 from pipelines.core.shard_job import FILES_KEY, ShardJob
+from pipelines.core.shard_reader import TarShard
 from pipelines.video import schema as V
 from pipelines.video.ingest import clips_job
 from pipelines.video.media import MediaError, decode_frames, probe
@@ -66,16 +66,6 @@ def clip_shards(ingest_out: Path) -> dict[str, tuple[Path, Path]]:
         raise TesseraUserError(f"{ingest_out} holds no finished clip shards ({V.CLIPS_DIR}/NNNNN.tar with markers; "
                                "run `tessera ingest --source webvid|panda70m` first)")
     return {u: (folder / f"{u}.tar", folder / f"{u}.parquet") for u in units}
-
-
-def tar_index(tar: tarfile.TarFile) -> dict[str, dict[str, tarfile.TarInfo]]:
-    """key -> extension (`mp4`, `txt`, `json`) -> member, read lazily from an open webdataset tar."""
-    index: dict[str, dict[str, tarfile.TarInfo]] = {}
-    for member in tar.getmembers():
-        if member.isfile():
-            key, _, ext = Path(member.name).name.partition(".")
-            index.setdefault(key, {})[ext] = member
-    return index
 
 
 # ------------------------------------------------------------------------------------------------ 1. scores
@@ -121,14 +111,13 @@ def score_shard(tar_path: Path, sidecar: Path, scorer, batch_size: int) -> pa.Ta
             counts[n] += 1
         buffer.clear()
 
-    with tarfile.open(tar_path) as tar:
-        index = tar_index(tar)
+    with TarShard(tar_path) as tar:
         for n, clip in enumerate(clips):
-            member = index.get(clip["key"], {}).get("mp4")
-            row = {"key": clip["key"], "error": MISSING_IN_TAR if member is None else None}
-            if member is not None:
+            data = tar.read(clip["key"], "mp4")
+            row = {"key": clip["key"], "error": MISSING_IN_TAR if data is None else None}
+            if data is not None:
                 try:
-                    measured, frames = measure_clip(tar.extractfile(member).read())
+                    measured, frames = measure_clip(data)
                     row.update(measured)
                     buffer += [(n, scorer.preprocess(Image.fromarray(f))) for f in frames]
                 except (MediaError, av.error.FFmpegError, ValueError) as err:  # a bad clip is an outcome

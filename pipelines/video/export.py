@@ -25,9 +25,10 @@ import pyarrow.parquet as pq
 from pipelines.core.errors import TesseraUserError
 from pipelines.core.shard_io import write_json_atomic
 from pipelines.core.shard_job import ShardJob
+from pipelines.core.shard_reader import TarShard
 from pipelines.documents import schema as D
 from pipelines.video import schema as V
-from pipelines.video.curate import MISSING_IN_TAR, clip_shards, tar_index
+from pipelines.video.curate import MISSING_IN_TAR, clip_shards
 from pipelines.video.media import MediaError, probe
 
 OUTCOMES_DIR, MANIFEST = "frame_export", "export_manifest.json"
@@ -70,10 +71,12 @@ def sample_frames(data: bytes, n: int) -> tuple[list[bytes], list[float]]:
     return [found[i][0] for i in wanted], [found[i][1] for i in wanted]
 
 
-def _caption(tar: tarfile.TarFile, members: dict, source: str) -> tuple[str | None, dict]:
-    meta = json.loads(tar.extractfile(members["json"]).read()) if "json" in members else {}
+def _caption(tar: TarShard, key: str, source: str) -> tuple[str | None, dict]:
+    raw = tar.read(key, "json")
+    meta = json.loads(raw) if raw is not None else {}
     if source == "txt":
-        text = tar.extractfile(members["txt"]).read().decode("utf-8") if "txt" in members else None
+        text = tar.read(key, "txt")
+        text = text.decode("utf-8") if text is not None else None
     else:
         text = meta.get("caption")
     return (text.strip() or None) if isinstance(text, str) else None, meta
@@ -91,22 +94,21 @@ def _export_unit(tar_path: Path, sidecar: Path, curated: set[str] | None, settin
     clips = sorted(pq.read_table(sidecar).to_pylist(), key=lambda c: (doc_id_of(c["key"], settings["group"]),
                                                                        c.get("start") or 0.0, c["key"]))
     outcomes, documents, doc = [], 0, None
-    with tarfile.open(tar_path) as tar, tarfile.open(writer.path(rel), "w") as out:
-        index = tar_index(tar)
+    with TarShard(tar_path) as tar, tarfile.open(writer.path(rel), "w") as out:
         for clip in clips:
-            key, doc_id, members = clip["key"], doc_id_of(clip["key"], settings["group"]), index.get(clip["key"], {})
+            key, doc_id, members = clip["key"], doc_id_of(clip["key"], settings["group"]), tar.exts(clip["key"])
             reason = (FAILED_AT_INGEST if clip["status"] != V.SUCCESS
                       else NOT_CURATED if curated is not None and key not in curated
                       else MISSING_IN_TAR if "mp4" not in members else None)
             if reason is None:
                 try:
-                    jpgs, times = sample_frames(tar.extractfile(members["mp4"]).read(), settings["frames"])
+                    jpgs, times = sample_frames(tar.read(key, "mp4"), settings["frames"])
                 except (MediaError, av.error.FFmpegError, ValueError):  # a bad clip is an outcome, not a crash
                     reason = V.DECODE_ERROR
             if reason is not None:
                 outcomes.append({"key": key, "outcome": SKIPPED, "reason": reason, "frames": 0})
                 continue
-            caption, meta = _caption(tar, members, settings["captions_from"])
+            caption, meta = _caption(tar, key, settings["captions_from"])
             if doc is None or doc[D.DOC_ID] != doc_id:
                 documents += _write_document(out, doc)
                 doc = {D.DOC_ID: doc_id, "source": meta.get("source") or "video", "url": clip.get("url"),

@@ -11,17 +11,15 @@ Per shard: `video_tokens/NNNNN.parquet` (key, caption, t, h, w, codes, fps, fram
 from __future__ import annotations
 
 import sys
-import tarfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from pipelines.caption.samples import load_curated_keys
+from pipelines.core.shard_reader import iter_members, load_curated_keys
 from pipelines.core import schema as S
 from pipelines.core.errors import TesseraUserError
 from pipelines.core.shard_job import ShardJob
@@ -147,15 +145,6 @@ def token_job(out: Path) -> ShardJob:
     return ShardJob(out, TOKENS_DIR)
 
 
-def iter_videos(tar: Path, keys: set[str]) -> Iterator[tuple[str, bytes]]:
-    """(key, mp4 bytes) for the wanted keys, streamed from a webdataset tar in its order."""
-    with tarfile.open(tar) as tf:
-        for member in tf:
-            key, _, ext = Path(member.name).name.partition(".")
-            if member.isfile() and ext.lower() == "mp4" and key in keys:
-                yield key, tf.extractfile(member).read()
-
-
 def tokenize_videos(src: Path, out: Path, cfg: VideoTokenizerConfig, curate_out: Path | None = None,
                     clips_per_call: int = 8, log=None) -> dict:
     """Tokenize every finished clip shard of `src` not yet done under `out`; returns the manifest."""
@@ -195,8 +184,8 @@ def _tokenize_shard(clips_dir: Path, sid: str, stage: VideoTokenizer, curated: s
         results.update((r["key"], r) for r in table.drop_columns([VIDEO]).to_pylist())
 
     chunk: list[tuple[str, bytes]] = []
-    for item in iter_videos(clips_dir / f"{sid}.tar", set(captions)):
-        chunk.append(item)
+    for key, _, data in iter_members(clips_dir / f"{sid}.tar", ("mp4",), set(captions)):
+        chunk.append((key, data))
         if len(chunk) == clips_per_call:
             run(chunk)
             chunk = []

@@ -20,7 +20,7 @@ OUT/frame_export/NNNNN.parquet records every clip's outcome; a rerun resumes and
 
 def run(args: argparse.Namespace) -> int:
     """Export the frames and print the totals."""
-    from pipelines.caption.samples import load_curated_keys
+    from pipelines.core.shard_reader import load_curated_keys
     from pipelines.video.export import MANIFEST, export_video_frames
 
     if not args.ingest_out.is_dir():

@@ -92,7 +92,7 @@ def run_caption(args: argparse.Namespace) -> int:
     """Caption the images of an ingest folder, then fuse each caption with its alt-text, shard by shard."""
     from pipelines.caption import jobs
     from pipelines.caption.parts import CAPTIONS_DIR, SYNTHETIC_DIR, image_shard_parts, synthetic_parts
-    from pipelines.caption.samples import load_curated_keys
+    from pipelines.core.shard_reader import load_curated_keys
     from pipelines.caption.synthetic_captioner import SyntheticCaptioner
 
     if not Path(args.src).is_dir():
