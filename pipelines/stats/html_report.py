@@ -1,37 +1,36 @@
 """`tessera report`: the tables and plots of the Dagster asset pages as ONE self-contained HTML page (images inlined).
 
-OUT is either a Tessera output root holding stage folders (`ingest/`, `curate/`, `captions/`, `tokens/`, as the demo
-and the Dagster assets write them) or a single stage folder; each stage is recognised by what it writes.
+OUT is either a Tessera output root holding stage folders (`ingest/`, `curate/`, `captions/`, `tokens/`,
+`docs_ingest/`, ..., as the demo and the Dagster assets write them) or a single stage folder; each stage is recognised
+by what it writes. The stages and their sections are the tracks' (`ReportStage`, declared in each track's "report"
+role); `tessera report` passes them in from the registry.
 """
 
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
-from pipelines.caption.parts import CAPTIONS_DIR, SYNTHETIC_DIR
-from pipelines.core import schema as S
 from pipelines.core.errors import TesseraUserError
 from pipelines.core.shard_io import atomic_path
-from pipelines.curate.selection import CURATED_DIR
 from pipelines.stats.section import Section, Table, data_uri, fmt
-from pipelines.tokenize.shards import TOKENS_DIR
 
 REPORT_FILE = "report.html"
 
-STAGE_MARKERS = {
-    "ingest": lambda p: (p / S.SHARDS_DIR).is_dir(),
-    "curate": lambda p: ((p / CURATED_DIR).is_dir() and not (p / "doc_ledger.parquet").is_file()
-                         and not (p / "clip_ledger.parquet").is_file()),
-    # A root also has a captions/ child, but of folders; a captions stage folder has parts (or synthetic/) in it.
-    "captions": lambda p: (p / SYNTHETIC_DIR).is_dir() or any((p / CAPTIONS_DIR).glob("*_stats.json")),
-    "tokens": lambda p: (p / TOKENS_DIR).is_dir(),
-    "docs_ingest": lambda p: any((p / "documents").glob("*.json")) and (p / S.SHARDS_DIR).is_dir(),
-    "docs_curate": lambda p: (p / "doc_ledger.parquet").is_file(),
-    "video_ingest": lambda p: any((p / "video").glob("*.json")),
-    "video_curate": lambda p: (p / "clip_ledger.parquet").is_file(),
-}
+
+@dataclass(frozen=True)
+class ReportStage:
+    """A stage a track shows in the report: its folder name under an output root, how a folder of it is recognised
+    (by what the stage writes), and the section built from such a folder. Each track declares its stages (role
+    "report"); the caller passes them in, so stats imports no track."""
+
+    name: str
+    is_stage: Callable[[Path], bool]
+    build: Callable[[Path], Section]
+
 
 _CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }
@@ -45,37 +44,27 @@ img { max-width: 100%; border: 1px solid #eee; }
 """
 
 
-def stage_folders(out: Path) -> list[tuple[str, Path]]:
+def stage_folders(out: Path, stages: list[ReportStage]) -> list[tuple[ReportStage, Path]]:
     """(stage, folder) for OUT itself when it is a stage folder, else for its stage subfolders, in pipeline order."""
     out = Path(out)
-    own = [(stage, out) for stage, is_stage in STAGE_MARKERS.items() if is_stage(out)]
+    own = [(stage, out) for stage in stages if stage.is_stage(out)]
     if own:
         return own
-    return [(stage, out / stage) for stage, is_stage in STAGE_MARKERS.items()
-            if (out / stage).is_dir() and is_stage(out / stage)]
+    return [(stage, out / stage.name) for stage in stages
+            if (out / stage.name).is_dir() and stage.is_stage(out / stage.name)]
 
 
-def report_sections(out: Path) -> list[Section]:
-    """One section per stage found in OUT; a user error in one line when there is none."""
-    from pipelines.stats.caption_figures import captions_section
-    from pipelines.stats.curate_figures import curate_section
-    from pipelines.stats.ingest_figures import ingest_section
-    from pipelines.stats.token_figures import tokens_section
-
+def report_sections(out: Path, stages: list[ReportStage]) -> list[Section]:
+    """One section per stage of `stages` found in OUT; a user error in one line when there is none."""
     out = Path(out)
     if not out.is_dir():
         raise TesseraUserError(f"no such output folder: {out}")
-    from pipelines.documents.figures import documents_section
-    from pipelines.video.figures import video_curate_section, video_ingest_section
-
-    builders = {"ingest": ingest_section, "curate": curate_section, "captions": captions_section,
-                "tokens": tokens_section, "docs_ingest": documents_section, "docs_curate": documents_section,
-                "video_ingest": video_ingest_section, "video_curate": video_curate_section}
-    found = stage_folders(out)
+    found = stage_folders(out, stages)
     if not found:
-        raise TesseraUserError(f"{out} has nothing to report: no ingest/, curate/, captions/ or tokens/ output in it, "
-                               "and it is none of those stage folders")
-    return [builders[stage](folder) for stage, folder in found]
+        names = ", ".join(f"{s.name}/" for s in stages)
+        raise TesseraUserError(f"{out} has nothing to report: no {names} output in it, and it is none of those "
+                               "stage folders")
+    return [stage.build(folder) for stage, folder in found]
 
 
 def _cell(value) -> str:
@@ -119,10 +108,10 @@ def render_html(sections: list[Section], out: Path) -> str:
     ])
 
 
-def write_report(out: Path, path: Path | None = None) -> Path:
-    """Write the report of OUT to `path` (default OUT/report.html), atomically; returns the path."""
+def write_report(out: Path, stages: list[ReportStage], path: Path | None = None) -> Path:
+    """Write the report of the `stages` found in OUT to `path` (default OUT/report.html), atomically; returns it."""
     out = Path(out)
-    sections = report_sections(out)
+    sections = report_sections(out, stages)
     path = Path(path) if path is not None else out / REPORT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:

@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build the sections, write the page, and say where it is."""
     from pipelines.stats.html_report import write_report
+    from pipelines.tracks import tracks
 
-    print(f"report: {write_report(args.out, args.html)}")
+    stages = [stage for t in tracks() if t.has("report") for stage in t.get("report")]
+    print(f"report: {write_report(args.out, stages, args.html)}")
     return 0
