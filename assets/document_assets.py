@@ -17,12 +17,15 @@ from dagster import (
     Config,
     DynamicPartitionsDefinition,
     MaterializeResult,
+    AssetSelection,
+    Definitions,
     MetadataValue,
     asset,
     asset_check,
     define_asset_job,
 )
 
+from assets.automation import automated
 from assets.metadata import markdown_metadata
 from assets.resources import TesseraResource
 from assets.source_files import source_file, source_files_sensor
@@ -60,7 +63,7 @@ def raw_documents(context: AssetExecutionContext, tessera: TesseraResource) -> M
     """One document file in the canonical document schema; malformed documents are rejected with a reason."""
     from pipelines.documents.ingest import prepare_documents
 
-    source, path = source_file(tessera.input_dir, context.partition_key)
+    source, path = source_file(tessera.input_dir, context.partition_key, PATTERNS)
     manifest, images = prepare_documents(source, [path], tessera.path(INGEST), partition=context.partition_key,
                                          samples_per_shard=tessera.samples_per_shard, wait=True)
     return MaterializeResult(metadata={
@@ -175,7 +178,7 @@ def check_curated_documents_accounting(tessera: TesseraResource) -> AssetCheckRe
 
 
 document_ingest_job = define_asset_job(
-    "document_ingest_job", selection=["raw_documents", "document_images"],
+    "document_ingest_job", selection=AssetSelection.assets(raw_documents, document_images),
     description="Parse one MMC4/OBELICS file and download the images of its documents.",
 )
 
@@ -189,3 +192,8 @@ document_files_sensor = source_files_sensor(
 INGEST_ASSETS = [raw_documents, document_images]
 ASSETS = [raw_documents, document_images, document_stats, curated_documents, document_sequences]
 CHECKS = [check_document_stats_accounting, check_curated_documents_accounting]
+
+defs = Definitions(
+    assets=[*INGEST_ASSETS, *automated([document_stats, curated_documents, document_sequences])],
+    asset_checks=CHECKS, jobs=[document_ingest_job], sensors=[document_files_sensor],
+)

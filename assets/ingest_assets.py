@@ -10,8 +10,9 @@ from dagster import (
 )
 
 from assets.metadata import section_metadata
-from assets.partitions import metadata_files, partition_file, partition_source
+from assets.partitions import PATTERNS, metadata_files
 from assets.resources import TesseraResource
+from assets.source_files import source_file
 from pipelines.core import schema as S
 from pipelines.ingest.fetch.reasons import GUARD_REASONS
 from pipelines.ingest.sequence import download_partition, partition_manifest, prepare_partition
@@ -24,9 +25,9 @@ from pipelines.core.shard_io import read_json, write_json_atomic
 def raw_metadata(context: AssetExecutionContext, tessera: TesseraResource) -> MaterializeResult:
     """One metadata file in the canonical schema; rows with missing, invalid or already-seen URLs go to rejects."""
     key = context.partition_key
-    source = partition_source(key, tessera.default_source)
+    source, path = source_file(tessera.input_dir, key, PATTERNS, tessera.default_source)
     manifest = prepare_partition(
-        source, [partition_file(tessera.input_dir, key)], tessera.path("ingest"), partition=key,
+        source, [path], tessera.path("ingest"), partition=key,
         samples_per_shard=tessera.samples_per_shard, wait=True,
     )
     context.log.info(f"{key}: {manifest.accepted} rows to download, {manifest.rejected} rejected")

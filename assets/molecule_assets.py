@@ -11,15 +11,18 @@ No `from __future__ import annotations`: Dagster resolves Config annotations.
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
+    AssetSelection,
     Config,
     DynamicPartitionsDefinition,
     MaterializeResult,
+    Definitions,
     MetadataValue,
     asset,
     asset_check,
     define_asset_job,
 )
 
+from assets.automation import automated
 from assets.resources import TesseraResource
 from assets.source_files import source_file, source_files_sensor
 from pipelines.stats.section import Table, md_table
@@ -45,7 +48,7 @@ def molecule_shards(context: AssetExecutionContext, config: MoleculeShardsConfig
     """One molecule file sanitized, deduplicated by InChIKey, given 3D coordinates and featurized into shards."""
     from pipelines.molecules.ingest import ingest_molecules, summary_line
 
-    _, path = source_file(tessera.input_dir, context.partition_key)
+    _, path = source_file(tessera.input_dir, context.partition_key, PATTERNS)
     manifest, counts = ingest_molecules(
         [path], tessera.path(INGEST), partition=context.partition_key, smiles_column=config.smiles_column,
         max_atoms=config.max_atoms, molecules_per_shard=config.molecules_per_shard, seed=config.seed,
@@ -82,7 +85,7 @@ def check_molecule_stats_accounting(tessera: TesseraResource) -> AssetCheckResul
 
 
 molecule_ingest_job = define_asset_job(
-    "molecule_ingest_job", selection=[molecule_shards],
+    "molecule_ingest_job", selection=AssetSelection.assets(molecule_shards),
     description="Sanitize, dedup, embed and featurize one molecule file (SMILES table or SDF).",
 )
 
@@ -96,3 +99,8 @@ molecule_files_sensor = source_files_sensor(
 INGEST_ASSETS = [molecule_shards]
 ASSETS = [molecule_shards, molecule_stats]
 CHECKS = [check_molecule_stats_accounting]
+
+defs = Definitions(
+    assets=[*INGEST_ASSETS, *automated([molecule_stats])], asset_checks=CHECKS, jobs=[molecule_ingest_job],
+    sensors=[molecule_files_sensor],
+)

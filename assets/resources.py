@@ -1,9 +1,10 @@
 """Dagster resources: where data lives and how the stages run. Assets stay the same everywhere; only these change."""
 
+import os
 from pathlib import Path
 from typing import Literal
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 
 from pipelines.ingest.fetch import FetchConfig
 from pipelines.ingest.image_downloader import DownloadConfig
@@ -12,7 +13,7 @@ from pipelines.ingest.image_downloader import DownloadConfig
 class TesseraResource(ConfigurableResource):
     """Root folders, download settings and check thresholds shared by every asset.
 
-    `engine` selects where the stages run (`TESSERA_ENGINE` in `assets.definitions`): `local` loops in the step's
+    `engine` selects where the stages run (`TESSERA_ENGINE`, see `tessera_resource`): `local` loops in the step's
     process; `ray` runs CLIP scoring, captioning and tokenization on Ray Data actor pools, on the cluster named by
     `RAY_ADDRESS` (a local Ray when unset); `spark` runs curation's metadata-side selection on PySpark at
     `SPARK_MASTER` (default `local[*]`), the model stages then run locally."""
@@ -34,7 +35,10 @@ class TesseraResource(ConfigurableResource):
 
     def path(self, *parts: str) -> Path:
         """A folder under `out_dir` (created on demand): `ingest`, `curate`, `captions`, `tokens`, `eva_clip`."""
-        p = Path(self.out_dir).joinpath(*parts)
+        # Inside a run Dagster has resolved `out_dir`; a resource from `tessera_resource()` used outside one (a test,
+        # a script) still holds the EnvVar, read here.
+        out_dir = self.out_dir.get_value() if isinstance(self.out_dir, EnvVar) else self.out_dir
+        p = Path(out_dir).joinpath(*parts)
         p.mkdir(parents=True, exist_ok=True)
         return p
 
@@ -42,3 +46,17 @@ class TesseraResource(ConfigurableResource):
         """img2dataset settings for the `image_shards` asset."""
         return DownloadConfig(image_size=self.image_size, processes=self.processes, threads=self.threads,
                               fetch=FetchConfig(allow_private_network=self.allow_private_network))
+
+
+# The settings read from the environment, with the default each keeps when its variable is not set.
+ENV_SETTINGS = {"input_dir": "TESSERA_INPUT_DIR", "out_dir": "TESSERA_OUT_DIR", "engine": "TESSERA_ENGINE"}
+
+
+def tessera_resource() -> TesseraResource:
+    """The resource of `assets.definitions`: folders from `EnvVar`s, resolved when a run starts (Dagster refuses an
+    unset EnvVar, so a variable that is not set keeps the field's default and a fresh `dagster dev` needs none).
+    `engine` is a `Literal`, which Dagster cannot defer, so its value is read and checked here."""
+    fields = TesseraResource.model_fields
+    settings = {k: EnvVar(name) for k, name in ENV_SETTINGS.items() if k != "engine" and name in os.environ}
+    engine = EnvVar(ENV_SETTINGS["engine"]).get_value(fields["engine"].default)
+    return TesseraResource(**settings, engine=engine)

@@ -17,20 +17,23 @@ from dagster import (
     Config,
     DynamicPartitionsDefinition,
     MaterializeResult,
+    AssetSelection,
+    Definitions,
     MetadataValue,
     asset,
     asset_check,
     define_asset_job,
 )
 
+from assets.automation import automated
 from assets.resources import TesseraResource
 from assets.source_files import source_file, source_files_sensor
 from pipelines.stats.section import Table, md_table
-from pipelines.video.sources import VIDEO_SOURCES
+from pipelines.tracks import track
 
 video_files = DynamicPartitionsDefinition(name="video_files")
 INGEST, CURATE, TOKENS, FRAMES = "video_ingest", "video_curate", "video_tokens", "video_frames"
-PATTERNS = {source: ("*.csv", "*.csv.gz", "*.parquet") for source in VIDEO_SOURCES}
+PATTERNS = {source: ("*.csv", "*.csv.gz", "*.parquet") for source in track("video").sources}
 
 
 class CuratedClipsConfig(Config):
@@ -64,7 +67,7 @@ def raw_videos(context: AssetExecutionContext, tessera: TesseraResource) -> Mate
     """One video metadata file classified: accepted rows with their clips, rejected rows with a reason."""
     from pipelines.video.ingest import prepare_video
 
-    source, path = source_file(tessera.input_dir, context.partition_key)
+    source, path = source_file(tessera.input_dir, context.partition_key, PATTERNS)
     m = prepare_video(source, [path], tessera.path(INGEST), partition=context.partition_key, wait=True)
     return MaterializeResult(metadata={"source": source, "input_rows": m.input_rows, "accepted": m.accepted,
                                        "rejected": m.rejected, "clips": m.clips,
@@ -165,7 +168,7 @@ def check_curated_clips_ledger(tessera: TesseraResource) -> AssetCheckResult:
 
 
 video_ingest_job = define_asset_job(
-    "video_ingest_job", selection=["raw_videos", "video_clips"],
+    "video_ingest_job", selection=AssetSelection.assets(raw_videos, video_clips),
     description="Read one WebVid/Panda-70M file, fetch its videos and cut their clips.",
 )
 
@@ -179,3 +182,8 @@ video_files_sensor = source_files_sensor(
 INGEST_ASSETS = [raw_videos, video_clips]
 ASSETS = [raw_videos, video_clips, video_stats, curated_clips, video_tokens, video_frame_documents]
 CHECKS = [check_video_stats_accounting, check_curated_clips_ledger]
+
+defs = Definitions(
+    assets=[*INGEST_ASSETS, *automated([video_stats, curated_clips, video_tokens, video_frame_documents])],
+    asset_checks=CHECKS, jobs=[video_ingest_job], sensors=[video_files_sensor],
+)

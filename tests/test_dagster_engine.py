@@ -38,7 +38,7 @@ def test_engine_ray_materializes_on_the_cluster(cluster, tmp_path, monkeypatch):
     import ray
     from ray._private import state
 
-    from assets.definitions import _resource
+    from assets.resources import tessera_resource as _resource
 
     monkeypatch.setenv("TESSERA_OUT_DIR", str(tmp_path / "local"))
     local = _tokens(_resource())
@@ -62,7 +62,7 @@ def test_engine_ray_materializes_on_the_cluster(cluster, tmp_path, monkeypatch):
 def test_an_unknown_engine_is_refused(monkeypatch):
     from pydantic import ValidationError
 
-    from assets.definitions import _resource
+    from assets.resources import tessera_resource as _resource
 
     monkeypatch.setenv("TESSERA_ENGINE", "dask")
     with pytest.raises(ValidationError, match="engine"):

@@ -9,9 +9,9 @@ import pyarrow.parquet as pq
 from conftest import sensed_partitions, write_parquet
 from dagster import Definitions, build_schedule_context, instance_for_test, materialize
 
-from assets.automation import metadata_files_sensor, nightly_refresh
 from assets.definitions import defs
 from assets.ingest_assets import ASSETS, CHECKS
+from assets.pair_assets import metadata_files_sensor, nightly_refresh
 from assets.partitions import metadata_files
 from assets.resources import TesseraResource
 from pipelines.core import schema as S
@@ -72,10 +72,13 @@ def _flow(instance, tessera, tmp_path):
 
 
 def test_partition_keys_round_trip_to_files(tmp_path):
-    from assets.partitions import partition_file, partition_key, partition_source
+    from assets.partitions import PATTERNS, TOP_LEVEL
+    from assets.source_files import discover_source_files, source_file
 
     for rel, source in (("coyo/part-0.parquet", "coyo"), ("a__b.parquet", "laion"), ("notasource__x.parquet", "laion")):
         path = tmp_path / rel
-        key = partition_key(tmp_path, path)
-        assert partition_file(tmp_path, key) == path
-        assert partition_source(key, "laion") == source
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        key = "__".join(path.relative_to(tmp_path).parts)  # the keys users already have
+        assert key in discover_source_files(tmp_path, PATTERNS, TOP_LEVEL)
+        assert source_file(tmp_path, key, PATTERNS, "laion") == (source, path)

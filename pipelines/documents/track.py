@@ -11,6 +11,7 @@ TRACK = Track(
     },
     stages=("ingest", "curate", "tokenize", "doc-sequences"),
     refs={
+        "dagster": "assets.document_assets:defs",
         "report": "pipelines.documents.report:REPORT_STAGES",
         "curate_cli": "pipelines.cli.commands.curate:run_documents",
         "ingest_options": "pipelines.ingest.download_options:add_download_options",

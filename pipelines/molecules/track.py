@@ -10,6 +10,7 @@ TRACK = Track(
     },
     stages=("ingest",),
     refs={
+        "dagster": "assets.molecule_assets:defs",
         "ingest_options": "pipelines.molecules.cli:add_ingest_options",
         "ingest_cli": "pipelines.molecules.cli:ingest_cli",
         "commands": "pipelines.molecules.cli:register_commands",

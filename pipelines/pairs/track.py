@@ -13,6 +13,7 @@ TRACK = Track(
     },
     stages=("ingest", "curate", "caption", "fuse", "tokenize", "export-eva-clip"),
     refs={
+        "dagster": "assets.pair_assets:defs",
         "report": "pipelines.pairs.report:REPORT_STAGES",
         "curate_cli": "pipelines.cli.commands.curate:run_pairs",
         "ingest_options": "pipelines.ingest.download_options:add_download_options",

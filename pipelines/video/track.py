@@ -11,6 +11,7 @@ TRACK = Track(
     },
     stages=("ingest", "curate", "tokenize-video", "export-video-frames"),
     refs={
+        "dagster": "assets.video_assets:defs",
         "report": "pipelines.video.report:REPORT_STAGES",
         "curate_cli": "pipelines.cli.commands.curate:run_video",
         "ingest_options": "pipelines.video.cli:add_ingest_options",
