@@ -109,18 +109,13 @@ def document_stats(context: AssetExecutionContext, tessera: TesseraResource) -> 
 def curated_documents(context: AssetExecutionContext, config: CuratedDocumentsConfig, tessera: TesseraResource):
     """CLIP similarity of every image to its document's sentences, the preset's rules, MMC4 assignment, dedup, and
     document shards (`docs_curate/documents/*.tar`) with a ledger row for every document and image occurrence."""
-    from pipelines.documents.curate import presets_by_source, select_documents
-    from pipelines.documents.scores import score_documents
-    from pipelines.documents.shards import write_document_shards
-    from pipelines.documents.presets import get_document_preset
-
-    presets = [get_document_preset(name) for name in config.preset.split(",")]
-    ingest, out = tessera.path(INGEST), tessera.path(CURATE)
-    score_documents(ingest, out, config.clip_model, batch_size=tessera.batch_size,
-                    sources=tuple(presets_by_source(presets)), log=context.log.info)
-    summary = select_documents(ingest, out, presets, config.min_clip_score)
-    shards = write_document_shards(ingest, out, config.docs_per_shard)
     from pipelines.documents.figures import documents_section
+    from pipelines.documents.run import curate_documents, document_presets
+
+    out = tessera.path(CURATE)
+    summary, shards = curate_documents(tessera.path(INGEST), out, document_presets(config.preset), config.clip_model,
+                                       min_clip_score=config.min_clip_score, docs_per_shard=config.docs_per_shard,
+                                       batch_size=tessera.batch_size, log=context.log.info)
 
     figures = {k: v for k, v in markdown_metadata(documents_section(out)).items() if k.endswith("_outcomes")
                and k != "document_outcomes"}

@@ -108,12 +108,12 @@ def video_stats(context: AssetExecutionContext, tessera: TesseraResource) -> Mat
 @asset(deps=[video_stats], pool="gpu", group_name="video")
 def curated_clips(context: AssetExecutionContext, config: CuratedClipsConfig, tessera: TesseraResource):
     """Duration, resolution, scene cuts, motion and (optionally) CLIP score per clip; every clip in the ledger."""
-    from pipelines.video.curate import score_clips, select_clips
     from pipelines.video.presets import get_video_preset
+    from pipelines.video.run import curate_clips
 
-    ingest, out = tessera.path(INGEST), tessera.path(CURATE)
-    score_clips(ingest, out, config.clip_model, batch_size=tessera.batch_size, log=context.log.info)
-    summary = select_clips(ingest, out, get_video_preset(config.preset), config.min_clip_score)
+    _, summary = curate_clips(tessera.path(INGEST), tessera.path(CURATE), get_video_preset(config.preset),
+                              config.clip_model, min_clip_score=config.min_clip_score,
+                              batch_size=tessera.batch_size, log=context.log.info)
     return MaterializeResult(metadata={
         "preset": summary["preset"], "clips": summary["clips"], "kept": summary["kept"],
         "dropped": summary["dropped"],

@@ -154,23 +154,18 @@ def _refuse_image_only_flags(args: argparse.Namespace, kind: str) -> None:
 
 def run_documents(args: argparse.Namespace) -> int:
     """Document presets: score images against their documents' texts, select, write document shards."""
-    from pipelines.documents.curate import presets_by_source, select_documents
-    from pipelines.documents.scores import score_documents
-    from pipelines.documents.shards import write_document_shards
-    from pipelines.documents.presets import get_document_preset
+    from pipelines.documents.run import curate_documents, default_clip_model, document_presets
 
-    presets = [get_document_preset(name) for name in args.preset.split(",")]
+    presets = document_presets(args.preset)
     _refuse_image_only_flags(args, "document")
     if args.batch_size < 1 or args.docs_per_shard < 1:
         raise TesseraUserError("--batch-size and --docs-per-shard must be at least 1")
-    clip_model = args.clip_model or next((p.reference_clip_model for p in presets if p.reference_clip_model),
-                                         "ViT-B-32:openai")
-    sources = tuple(presets_by_source(presets))
+    clip_model = args.clip_model or default_clip_model(presets)
     start = time.perf_counter()
-    score_documents(args.ingest_out, args.out, clip_model, batch_size=args.batch_size, precision=args.precision,
-                    sources=sources, log=lambda line: print(line, file=sys.stderr))
-    summary = select_documents(args.ingest_out, args.out, presets, args.min_clip_score)
-    shards = write_document_shards(args.ingest_out, args.out, args.docs_per_shard)
+    summary, shards = curate_documents(args.ingest_out, args.out, presets, clip_model,
+                                       min_clip_score=args.min_clip_score, docs_per_shard=args.docs_per_shard,
+                                       batch_size=args.batch_size, precision=args.precision,
+                                       log=lambda line: print(line, file=sys.stderr))
     seconds = time.perf_counter() - start
     print(f"curate ({args.preset}, CLIP {_model_id(clip_model)}): {summary['documents']} documents -> kept "
           f"{summary['kept']} in {len(shards)} shards; {summary['images']} image occurrences -> kept "
@@ -186,18 +181,18 @@ def run_documents(args: argparse.Namespace) -> int:
 
 def run_video(args: argparse.Namespace) -> int:
     """Video presets: measure every clip shard (resumable), select over the pool, print the outcomes."""
-    from pipelines.video.curate import LEDGER, score_clips, select_clips
+    from pipelines.video.curate import LEDGER
     from pipelines.video.presets import get_video_preset
+    from pipelines.video.run import DEFAULT_CLIP_MODEL, curate_clips
 
     preset = get_video_preset(args.preset)
     _refuse_image_only_flags(args, "video")
     if args.batch_size < 1:
         raise TesseraUserError("--batch-size must be at least 1")
-    clip_model = args.clip_model or "ViT-B-32:openai"
     start = time.perf_counter()
-    scored = score_clips(args.ingest_out, args.out, clip_model, batch_size=args.batch_size, precision=args.precision,
-                         log=lambda line: print(line, file=sys.stderr))
-    summary = select_clips(args.ingest_out, args.out, preset, args.min_clip_score)
+    scored, summary = curate_clips(args.ingest_out, args.out, preset, args.clip_model or DEFAULT_CLIP_MODEL,
+                                   min_clip_score=args.min_clip_score, batch_size=args.batch_size,
+                                   precision=args.precision, log=lambda line: print(line, file=sys.stderr))
     seconds = time.perf_counter() - start
     print(f"curate ({preset.name}, CLIP {summary['model']}): {summary['clips']} clips from {len(scored)} shards -> "
           f"kept {summary['kept']}, dropped {summary['dropped']} in {seconds:.1f} s"
