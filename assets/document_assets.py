@@ -79,7 +79,8 @@ def document_images(context: AssetExecutionContext, tessera: TesseraResource) ->
     """The partition's distinct image URLs downloaded once (same fetch layer and shards as pairs); every image
     occurrence linked to its sample key or its failure reason."""
     from pipelines.documents.ingest import link_documents
-    from pipelines.ingest.sequence import download_partition, partition_lock, partition_manifest
+    from pipelines.core.locks import partition_lock
+    from pipelines.ingest.sequence import download_partition, partition_manifest
 
     out, key = tessera.path(INGEST), context.partition_key
     download_partition(out, partition_manifest(out, key), tessera.download_config(), wait=True, progress=False,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from dagster import DynamicPartitionsDefinition
 
-from pipelines.ingest.partitions import load_manifests
+from pipelines.ingest.partitions import PAIR_PARTITIONS
 from pipelines.ingest.sources import SOURCES
 
 metadata_files = DynamicPartitionsDefinition(name="metadata_files")
@@ -15,7 +15,7 @@ TOP_LEVEL = ("*.parquet",)  # read with the resource's default_source
 
 def partition_shard_ids(ingest_out: Path, key: str) -> set[str]:
     """The shard ids (`00012`) that a partition's ingest owns; a partition that was never ingested is an error."""
-    manifest = next((m for m in load_manifests(ingest_out) if m.name == key), None)
+    manifest = PAIR_PARTITIONS.get(ingest_out, key)
     if manifest is None:
         raise RuntimeError(f"partition {key} was not ingested into {ingest_out}; materialize image_shards first")
     return {f"{sid:05d}" for sid in manifest.shard_ids}

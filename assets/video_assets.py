@@ -77,14 +77,14 @@ def raw_videos(context: AssetExecutionContext, tessera: TesseraResource) -> Mate
 @asset(partitions_def=video_files, deps=[raw_videos], group_name="video", kinds={"pyav", "webdataset"})
 def video_clips(context: AssetExecutionContext, tessera: TesseraResource) -> MaterializeResult:
     """Each video fetched once through the guarded fetch layer, its clips cut, re-encoded and sharded."""
-    from pipelines.ingest.fetch import FetchConfig
     from pipelines.video.download import VideoDownloadConfig, download_video
-    from pipelines.video.ingest import load_video_manifests, summary_line, video_counts
+    from pipelines.video.fetch_settings import video_fetch
+    from pipelines.video.ingest import summary_line, video_counts
+    from pipelines.video.partitions import VIDEO_PARTITIONS
 
     out = tessera.path(INGEST)
-    manifest = next(m for m in load_video_manifests(out) if m.name == context.partition_key)
-    config = VideoDownloadConfig(fetch=FetchConfig(allow_private_network=tessera.allow_private_network,
-                                                   max_image_bytes=256 * 1024 * 1024, timeout=60.0))
+    manifest = VIDEO_PARTITIONS.get(out, context.partition_key)
+    config = VideoDownloadConfig(fetch=video_fetch(allow_private_network=tessera.allow_private_network))
     download_video(out, manifest, config, wait=True, progress=False)
     counts = video_counts(out, manifest)
     context.log.info(summary_line(manifest, counts))

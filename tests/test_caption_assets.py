@@ -13,7 +13,8 @@ from dagster import AssetKey, DagsterInstance, materialize
 from assets.caption_assets import ASSETS, CHECKS
 from assets.partitions import metadata_files
 from assets.resources import TesseraResource
-from pipelines.ingest.partitions import PartitionManifest, save_manifest
+from pipelines.core.partitions_store import PartitionManifest
+from pipelines.ingest.partitions import PAIR_PARTITIONS
 from pipelines.stats.png import is_png
 
 
@@ -22,7 +23,7 @@ def test_caption_assets_materialize_with_checks(tmp_path, tiny_cache):  # noqa: 
     make_ingest(out / "ingest", [[{"key": f"k{i}", "caption": f"a red car number {i}"} for i in range(4)],
                                  [{"key": "other0", "caption": "a shard of another partition"}]])
     # Partition m.parquet owns shard 00000 only; shard 00001 belongs to another partition and must stay untouched.
-    save_manifest(out / "ingest", PartitionManifest(name="m.parquet", source="laion", files=["m.parquet"],
+    PAIR_PARTITIONS.save(out / "ingest", PartitionManifest(name="m.parquet", source="laion", files=["m.parquet"],
                                                     input_rows=4, accepted=4, rejected=0, start_shard_id=0,
                                                     n_shards=1, samples_per_shard=4))
     instance = DagsterInstance.ephemeral()

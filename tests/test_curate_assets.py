@@ -12,7 +12,8 @@ from assets.curation_assets import ASSETS, CHECKS, metadata_files
 from assets.resources import TesseraResource
 from curate_testdata import build_ingest
 
-from pipelines.ingest.partitions import PartitionManifest, save_manifest
+from pipelines.core.partitions_store import PartitionManifest
+from pipelines.ingest.partitions import PAIR_PARTITIONS
 from pipelines.core.shards import complete_shards
 from pipelines.curate.stats import query
 from pipelines.stats.png import is_png
@@ -29,7 +30,7 @@ def test_assets_materialize_with_passing_checks(tmp_path, monkeypatch):
     ingest = build_ingest(tmp_path / "data" / "ingest")
     shards = complete_shards(ingest)
     # The partition owns every shard but the last: clip_scores must score only its own shards.
-    save_manifest(ingest, PartitionManifest(
+    PAIR_PARTITIONS.save(ingest, PartitionManifest(
         name="meta.parquet", source="coyo", files=["meta.parquet"], input_rows=0, accepted=0, rejected=0,
         start_shard_id=0, n_shards=len(shards) - 1, samples_per_shard=9))
     resource = TesseraResource(out_dir=str(tmp_path / "data"))
@@ -50,7 +51,7 @@ def test_assets_materialize_with_passing_checks(tmp_path, monkeypatch):
     assert inv.passed and inv.metadata["unscored_shards"].value == 1
     meta = early.asset_materializations_for_node("curated_selection")[0].metadata
     assert (meta["shards"].value, meta["unscored_shards"].value) == (len(shards) - 1, 1)
-    save_manifest(ingest, PartitionManifest(
+    PAIR_PARTITIONS.save(ingest, PartitionManifest(
         name="later.parquet", source="coyo", files=["later.parquet"], input_rows=0, accepted=0, rejected=0,
         start_shard_id=len(shards) - 1, n_shards=1, samples_per_shard=9))
     instance.add_dynamic_partitions(metadata_files.name, ["later.parquet"])

@@ -13,7 +13,7 @@ import pytest
 
 from pipelines.cli.main import main
 from pipelines.demo.documents_sample import build_document_sample
-from pipelines.documents.ingest import load_document_manifests
+from pipelines.documents.ingest import DOCUMENT_PARTITIONS
 from pipelines.documents.stats import accounting_holds
 
 LOCAL = ["--allow-private-network", "--per-host-rate", "1000", "--per-host-connections", "16",
@@ -103,7 +103,7 @@ def test_every_row_and_image_occurrence_gets_its_designed_ingest_outcome(sample_
     rejects = _read(sample_ingest / "rejects", "obelics*.parquet")
     assert [(_stem(r["url"]), r["reason"]) for r in rejects] == [("shared", "duplicate_url_earlier_partition")]
     manifests = {m.source: (m.input_documents, m.image_occurrences, m.distinct_urls)
-                 for m in load_document_manifests(sample_ingest)}
+                 for m in DOCUMENT_PARTITIONS.load(sample_ingest)}
     assert manifests == {"mmc4": (14, 35, 32), "obelics": (25, 50, 37)}
     capsys.readouterr()
     assert main(["stats", str(sample_ingest), "--json"]) == 0

@@ -11,7 +11,7 @@ from conftest import FAST_DOWNLOAD, write_parquet
 
 from pipelines.cli.main import main
 from pipelines.core.shards import complete_shards
-from pipelines.documents.ingest import doc_file, ingest_documents, load_document_manifests
+from pipelines.documents.ingest import DOCUMENT_PARTITIONS, doc_file, ingest_documents
 
 
 def _mmc4(doc_url, sentences, images):
@@ -102,7 +102,7 @@ def test_obelics_rows_and_a_later_partition_reuses_downloaded_urls(tmp_path, mak
     assert images2.accepted == 0 and counts2["images"] == {"downloaded": 2}
     first = pq.read_table(doc_file(out, manifest.name, "image_outcomes"))["key"].to_pylist()
     assert pq.read_table(doc_file(out, m2.name, "image_outcomes"))["key"].to_pylist() == first
-    assert {m.name for m in load_document_manifests(out)} == {manifest.name, m2.name}
+    assert {m.name for m in DOCUMENT_PARTITIONS.load(out)} == {manifest.name, m2.name}
 
 
 def test_cli_ingest_mmc4_prints_document_outcomes_and_bad_files_are_one_line(tmp_path, mmc4_file, capsys):

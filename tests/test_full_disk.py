@@ -20,7 +20,7 @@ from pipelines.cli.main import main
 from pipelines.core import schema as S
 from pipelines.core.shards import ingest_job
 from pipelines.ingest.image_downloader import expected_rows
-from pipelines.ingest.partitions import load_manifests
+from pipelines.ingest.partitions import PAIR_PARTITIONS
 from pipelines.tokenize.shards import DROPPED_DIR, TOKENS_DIR, token_job
 
 pytestmark = pytest.mark.slow
@@ -77,7 +77,7 @@ def assert_short_enospc(proc: subprocess.CompletedProcess) -> None:
 def finished_ingest_shards_are_complete(out: Path) -> list[str]:
     """Every marker on disk verifies, and its shard is whole: tar samples = sidecar successes = marker successes,
     sidecar rows = the shard's input rows. Returns the finished shard ids."""
-    (manifest,) = load_manifests(out)
+    (manifest,) = PAIR_PARTITIONS.load(out)
     job = ingest_job(out)
     on_disk = sorted(p.name[:5] for p in (out / S.SHARDS_DIR).glob("*_stats.json"))
     assert sorted(job.finished()) == on_disk

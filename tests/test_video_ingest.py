@@ -16,12 +16,12 @@ from test_full_disk import resize, small_disk  # noqa: F401 - small_disk is a fi
 from video_fixture import PANDA_HEADER, WEBVID_HEADER, serve_videos
 
 from pipelines.cli.main import main
-from pipelines.core.locks import LockHeld
+from pipelines.core.locks import LockHeld, partition_lock
 from pipelines.demo.video_sample import write_csv
 from pipelines.ingest.fetch import ALLOW_PRIVATE_ENV, FetchConfig
-from pipelines.ingest.sequence import partition_lock
 from pipelines.video.download import VideoDownloadConfig
-from pipelines.video.ingest import clips_job, ingest_video, prepare_video, video_file
+from pipelines.video.ingest import ingest_video, prepare_video
+from pipelines.video.partitions import clips_job, video_file
 from pipelines.video.media import probe
 from pipelines.video.sources import parse_seconds, video_row
 

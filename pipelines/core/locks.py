@@ -1,6 +1,8 @@
 """Exclusive writing across processes: an OS file lock (flock) that a killed process releases by itself.
 
 A lock file records who holds it (pid, host, command, start time), so a second run can say whom it waits for.
+The two ingest-folder locks (`partition_lock`, `folder_lock`) and the rule for when each is held are described in
+`pipelines.core.partitions`.
 """
 
 from __future__ import annotations
@@ -79,6 +81,21 @@ def exclusive(path: Path, *, what: str, wait: bool = False, poll: float = 0.5) -
             fcntl.flock(handle, fcntl.LOCK_UN)
     finally:
         handle.close()
+
+
+@contextmanager
+def partition_lock(out: Path, name: str, *, wait: bool) -> Iterator[None]:
+    """Exclusive writing of partition `name` of ingest folder `out` (any track), across processes."""
+    with exclusive(lock_path(out, f"partition-{name}"), what=f"partition '{name}' of {out}", wait=wait):
+        yield
+
+
+@contextmanager
+def folder_lock(out: Path) -> Iterator[None]:
+    """The ingest folder's lock: held while a step reads other partitions' state, allocates shard ids or rewrites
+    folder-wide files; always waits (it is held briefly)."""
+    with exclusive(lock_path(out, "ingest-folder"), what=f"the ingest folder {out}", wait=True):
+        yield
 
 
 def try_exclusive(path: Path) -> bool:

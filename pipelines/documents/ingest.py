@@ -18,34 +18,30 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict
-
 from pipelines.core.errors import TesseraUserError
+from pipelines.core.locks import folder_lock, partition_lock
+from pipelines.core.partitions import open_partition, reuse_or_prepare
+from pipelines.core.partitions_store import ManifestStore, PartitionManifest, SourceManifest
 from pipelines.core.rejects import REJECT_SCHEMA, Reject
-from pipelines.core.shard_io import atomic_path, read_json, write_json_atomic
+from pipelines.core.shard_io import atomic_path
 from pipelines.core.shards import complete_shards
 from pipelines.core.sql import connect, literal, path_list, sql_text
 from pipelines.documents import schema as D
 from pipelines.documents.sources import check_document_files, read_documents
 from pipelines.ingest.image_downloader import DownloadConfig
 from pipelines.ingest.metadata_preparer import MetadataPreparer
-from pipelines.ingest.partitions import (
-    PartitionManifest, check_partition_name, dataset_samples_per_shard, locked, partition_name,
-)
-from pipelines.ingest.sequence import check_writable, download_partition, partition_lock
+from pipelines.ingest.partitions import dataset_samples_per_shard
+from pipelines.ingest.sequence import download_partition
 
 IMAGE_TABLE_SCHEMA = pa.schema([("url", pa.string()), ("caption", pa.string()), ("original_width", pa.int64()),
                                 ("original_height", pa.int64()), (D.DOC_ID, pa.string()), ("item", pa.int32())])
 BATCH = 4096
 
 
-class DocumentManifest(BaseModel):
-    """What one document partition read: documents accepted and rejected, image occurrences, distinct URLs."""
+class DocumentManifest(SourceManifest):
+    """What one document partition read: documents accepted and rejected, image occurrences, distinct URLs. Its
+    shard ids are those of its image half, a pair partition of the same name (`OUT/partitions/<p>.json`)."""
 
-    model_config = ConfigDict(extra="ignore")
-    name: str
-    source: str
-    files: list[str]
     input_documents: int
     accepted: int
     rejected: int
@@ -58,15 +54,7 @@ def doc_file(out: Path, name: str, kind: str = "") -> Path:
     return Path(out) / D.DOCS_DIR / (f"{name}.{kind}.parquet" if kind else f"{name}.parquet")
 
 
-def manifest_file(out: Path, name: str) -> Path:
-    return Path(out) / D.DOCS_DIR / f"{name}.json"
-
-
-def load_document_manifests(out: Path) -> list[DocumentManifest]:
-    """Every document partition of an ingest folder whose parse step finished."""
-    folder = Path(out) / D.DOCS_DIR
-    found = [read_json(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
-    return [DocumentManifest(**m) for m in found if m]
+DOCUMENT_PARTITIONS = ManifestStore(D.DOCS_DIR, DocumentManifest)
 
 
 def _size(meta: str | None, key: str) -> int | None:
@@ -122,11 +110,8 @@ def _parse(source: str, files: list[Path], out: Path, name: str) -> DocumentMani
             rej_w.write_table(pa.Table.from_pylist(rej_batch, REJECT_SCHEMA))
     with atomic_path(images) as tmp:
         pq.write_table(pa.Table.from_pylist(list(urls.values()), IMAGE_TABLE_SCHEMA), tmp)
-    manifest = DocumentManifest(name=name, source=source, files=[str(Path(f).resolve()) for f in files],
-                                input_documents=counts["accepted"] + counts["rejected"], distinct_urls=len(urls),
-                                **counts)
-    write_json_atomic(manifest.model_dump(), manifest_file(out, name))
-    return manifest
+    return DocumentManifest(name=name, source=source, files=[str(Path(f).resolve()) for f in files],
+                            input_documents=counts["accepted"] + counts["rejected"], distinct_urls=len(urls), **counts)
 
 
 def prepare_documents(source: str, files: list[Path], out: Path, *, partition: str | None = None,
@@ -137,20 +122,11 @@ def prepare_documents(source: str, files: list[Path], out: Path, *, partition: s
         raise TesseraUserError(f"--samples-per-shard must be at least 1 (got {samples_per_shard})")
     files = [Path(f) for f in files]
     check_document_files(source, files)
-    name = check_partition_name(partition) if partition else partition_name(files)
-    out = check_writable(out)
-    with partition_lock(out, name, wait=wait):
-        existing = read_json(manifest_file(out, name))
-        wanted = [str(f.resolve()) for f in files]
-        if existing is not None:
-            manifest = DocumentManifest(**existing)
-            if manifest.files != wanted or manifest.source != source:
-                raise TesseraUserError(
-                    f"partition '{name}' in {out} was ingested from other files ({', '.join(manifest.files)}); "
-                    "use another --partition name or another --out")
-        else:
-            manifest = _parse(source, files, out, name)
-        with locked(out):
+    with open_partition(out, files, partition=partition, wait=wait) as (out, name):
+        # the parse reads no other partition and owns no shard ids: partition lock only
+        manifest = reuse_or_prepare(DOCUMENT_PARTITIONS, out, name, files=files, source=source, reads_folder=False,
+                                    classify=lambda out, name: _parse(source, files, out, name))
+        with folder_lock(out):
             samples_per_shard = dataset_samples_per_shard(out, samples_per_shard)
         images = MetadataPreparer(out, samples_per_shard).prepare(source, [doc_file(out, name, "images")], name)
     return manifest, images

@@ -16,7 +16,7 @@ from pipelines.core.shard_job import ShardJob
 from pipelines.core.shards import complete_shards
 from pipelines.core.shard_reader import read_images
 from pipelines.documents import schema as D
-from pipelines.documents.ingest import doc_file, load_document_manifests
+from pipelines.documents.ingest import DOCUMENT_PARTITIONS, doc_file
 
 SCORES_DIR = "doc_scores"
 SCORE_SCHEMA = pa.schema([(D.DOC_ID, pa.string()), ("item", pa.int32()), ("key", pa.string()),
@@ -25,7 +25,8 @@ SCORE_SCHEMA = pa.schema([(D.DOC_ID, pa.string()), ("item", pa.int32()), ("key",
 
 def linked_partitions(ingest_out: Path, sources: tuple[str, ...] | None = None) -> list[str]:
     """Document partitions of `ingest_out` (of `sources`, when given) whose outcomes are written."""
-    linked = [m for m in load_document_manifests(ingest_out) if doc_file(ingest_out, m.name, "image_outcomes").exists()]
+    linked = [m for m in DOCUMENT_PARTITIONS.load(ingest_out)
+              if doc_file(ingest_out, m.name, "image_outcomes").exists()]
     if not linked:
         raise TesseraUserError(f"{ingest_out} holds no ingested documents (run `tessera ingest --source mmc4|obelics` "
                                "to the end first)")

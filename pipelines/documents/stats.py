@@ -11,7 +11,7 @@ from pathlib import Path
 from pipelines.core.shard_io import read_json
 from pipelines.core.sql import connect, literal, parquet_view, path_list, query_rows
 from pipelines.documents import schema as D
-from pipelines.documents.ingest import doc_file, load_document_manifests
+from pipelines.documents.ingest import DOCUMENT_PARTITIONS, doc_file
 
 
 def has_documents(out: Path) -> bool:
@@ -21,7 +21,7 @@ def has_documents(out: Path) -> bool:
 
 
 def _manifests_view(con, ingest_out: Path) -> list:
-    manifests = [m for m in load_document_manifests(ingest_out)
+    manifests = [m for m in DOCUMENT_PARTITIONS.load(ingest_out)
                  if doc_file(ingest_out, m.name, "doc_outcomes").exists()]
     rows = [(m.name, m.input_documents, m.image_occurrences) for m in manifests] or [("", 0, 0)]
     values = ", ".join(f"({literal(n)}, {d}, {i})" for n, d, i in rows)

@@ -28,7 +28,7 @@ from pipelines.core.shards import ingest_job
 from pipelines.core.sql import connect, literal
 from pipelines.ingest.fetch import FetchConfig
 from pipelines.ingest.img2dataset_log import ConsoleCapture
-from pipelines.ingest.partitions import PartitionManifest
+from pipelines.core.partitions_store import PartitionManifest
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations phones home on import otherwise
 STAGING_PREFIX = "_tmp_"

@@ -13,12 +13,12 @@ import duckdb
 
 from pipelines.core import schema as S
 from pipelines.core.errors import TesseraEnvironmentError, TesseraUserError, describe_os_error
+from pipelines.core.partitions import reuse_or_prepare
+from pipelines.core.partitions_store import PartitionManifest, earlier_prepared_files
 from pipelines.core.shard_io import atomic_path
-from pipelines.ingest.partitions import (
-    PartitionManifest, load_manifests, locked, manifest_path, next_shard_id, read_json, save_manifest,
-)
-from pipelines.ingest.sources import canonical_select, get_source, validate_files
 from pipelines.core.sql import connect, literal, path_list, sql_text
+from pipelines.ingest.partitions import PAIR_PARTITIONS, prepared_file
+from pipelines.ingest.sources import canonical_select, get_source, validate_files
 
 
 def _copy_atomic(con, query: str, target: Path) -> None:
@@ -35,27 +35,23 @@ class MetadataPreparer:
 
     def prepare(self, source_name: str, files: list[Path], name: str) -> PartitionManifest:
         """Prepare partition `name` from `files`, or return its manifest if it was prepared before."""
+        files = [Path(f).resolve() for f in files]
+        return reuse_or_prepare(PAIR_PARTITIONS, self.out, name, files=files, source=get_source(source_name).name,
+                                classify=lambda out, name: self.classify(source_name, files, name))
+
+    def classify(self, source_name: str, files: list[Path], name: str) -> PartitionManifest:
+        """Canonicalise and classify `files` as partition `name` (the caller holds the folder lock and saves)."""
         source = get_source(source_name)
         files = [Path(f).resolve() for f in files]
-        with locked(self.out):
-            existing = read_json(manifest_path(self.out, name))
-            if existing is not None:
-                manifest = PartitionManifest(**existing)
-                if manifest.files != [str(f) for f in files] or manifest.source != source.name:
-                    raise TesseraUserError(
-                        f"partition '{name}' in {self.out} was ingested from other files "
-                        f"({', '.join(manifest.files)}); use another --partition name or another --out"
-                    )
-                return manifest
-            columns = validate_files(files, source)
-            try:
-                return self._classify(source, files, columns, name)
-            except duckdb.Error as err:
-                cause = describe_os_error(err)
-                if cause:
-                    raise TesseraEnvironmentError(f"{cause} (while preparing partition '{name}')") from None
-                first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-                raise TesseraUserError(f"cannot read the metadata of partition '{name}': {first[:240]}") from None
+        columns = validate_files(files, source)
+        try:
+            return self._classify(source, files, columns, name)
+        except duckdb.Error as err:
+            cause = describe_os_error(err)
+            if cause:
+                raise TesseraEnvironmentError(f"{cause} (while preparing partition '{name}')") from None
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise TesseraUserError(f"cannot read the metadata of partition '{name}': {first[:240]}") from None
 
     def _classify(self, source, files: list[Path], columns: list[str], name: str) -> PartitionManifest:
         con = connect()
@@ -67,7 +63,7 @@ class MetadataPreparer:
             FROM read_parquet({path_list(files)}, filename=true, file_row_number=true, union_by_name=true) r
             JOIN (VALUES {order}) o(fname, file_ord) ON r.filename = o.fname"""
         )
-        earlier = [self.out / S.PREPARED_DIR / f"{m.name}.parquet" for m in load_manifests(self.out)]
+        earlier = earlier_prepared_files(PAIR_PARTITIONS, self.out, prepared_file)
         if earlier:
             con.execute(
                 f"CREATE VIEW earlier_urls AS SELECT {S.URL}, {S.INPUT_FILE} || '#' || {S.INPUT_ROW} AS ref "
@@ -80,7 +76,7 @@ class MetadataPreparer:
             con,
             f"SELECT * EXCLUDE (file_ord, {S.REASON}, {S.DUPLICATE_OF}) FROM classified WHERE {S.REASON} IS NULL "
             "ORDER BY file_ord, input_row",
-            self.out / S.PREPARED_DIR / f"{name}.parquet",
+            prepared_file(self.out, name),
         )
         ledger_cols = ", ".join(S.REJECT_COLUMNS)
         _copy_atomic(
@@ -92,10 +88,8 @@ class MetadataPreparer:
         total, accepted = con.execute(
             f"SELECT count(*), count(*) FILTER (WHERE {S.REASON} IS NULL) FROM classified"
         ).fetchone()
-        manifest = PartitionManifest(
+        return PartitionManifest(
             name=name, source=source.name, files=[str(f) for f in files], input_rows=total, accepted=accepted,
-            rejected=total - accepted, start_shard_id=next_shard_id(self.out),
+            rejected=total - accepted, start_shard_id=PAIR_PARTITIONS.next_shard_id(self.out),
             n_shards=math.ceil(accepted / self.samples_per_shard), samples_per_shard=self.samples_per_shard,
         )
-        save_manifest(self.out, manifest)
-        return manifest

@@ -1,15 +1,15 @@
 """`tessera mol ingest`: SMILES/SDF files -> MoleBLEND feature shards and a ledger of every record.
 
-`ingest_molecules` prepares the partition once (pipelines.molecules.prepare: parse, sanitize, dedup, size limit,
-shard assignment), then featurizes each unfinished shard through the shard job: `OUT/molecules/NNNNN.parquet`
-(kept molecules), `NNNNN.ledger.parquet` (every record of the shard, kept or dropped) and the marker last. A rerun
-skips verified shards and writes nothing new. Layout: `pipelines.molecules.schema`.
+`ingest_molecules` prepares the partition once through the core partition driver (`pipelines.core.partitions`)
+with the classify step of pipelines.molecules.prepare (parse, sanitize, dedup, size limit, shard assignment), then
+featurizes each unfinished shard through the shard job: `OUT/molecules/NNNNN.parquet` (kept molecules),
+`NNNNN.ledger.parquet` (every record of the shard, kept or dropped) and the marker last. A rerun skips verified
+shards and writes nothing new. Layout: `pipelines.molecules.schema`.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import re
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,27 +20,24 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from pipelines.core.errors import TesseraUserError
-from pipelines.core.shard_io import read_json
+from pipelines.core.partitions import open_partition, reuse_or_prepare
+from pipelines.core.partitions_store import Option, flag
 from pipelines.core.shard_job import ShardJob
-from pipelines.ingest.partitions import check_partition_name, locked, partition_name
-from pipelines.ingest.sequence import check_writable, partition_lock
 from pipelines.molecules import schema as M
 from pipelines.molecules.molecule_featurizer import MoleculeFeaturizer, MoleculeFeaturizerConfig
-from pipelines.molecules.prepare import MoleculeManifest, manifest_file, prepare_records, prepared_file
+from pipelines.molecules.prepare import (
+    MOLECULE_ENDINGS, MOLECULE_PARTITIONS, SOURCE, MoleculeManifest, prepare_records, prepared_file,
+)
 from pipelines.molecules.sources import check_molecule_files
 
 MAX_ATOMS_LIMIT = 4096  # node indices are stored as int16
 CHUNK = 16  # records per task sent to a worker process
 
 _STAGES: dict = {}
-_FLAGS = {"smiles_column": "--smiles-column", "max_atoms": "--max-atoms",
-          "samples_per_shard": "--molecules-per-shard", "seed": "--seed"}
 
 
-def _option(option: str, value) -> str:
-    if option == "embed_3d":
-        return "3D embedding" if value else "--no-3d"
-    return f"{_FLAGS[option]} {value}"
+def _embedding(value) -> str:
+    return "3D embedding" if value else "--no-3d"
 
 
 def molecules_job(out: Path) -> ShardJob:
@@ -77,21 +74,6 @@ def _workers(workers: int):
         if holder._pool is not None:
             holder._pool.terminate()
             holder._pool.join()
-
-
-def default_partition_name(files: list[Path]) -> str:
-    return partition_name([Path(re.sub(r"\.(csv\.gz|csv|gz|sdf)$", "", Path(f).name)) for f in files])
-
-
-def _check_same(manifest: MoleculeManifest, files: list[Path], options: dict) -> None:
-    if manifest.files != [str(f.resolve()) for f in files]:
-        raise TesseraUserError(f"partition '{manifest.name}' was ingested from other files "
-                               f"({', '.join(manifest.files)}); use another --partition name or another --out")
-    for option, value in options.items():
-        if getattr(manifest, option) != value:
-            raise TesseraUserError(f"partition '{manifest.name}' was ingested with "
-                                   f"{_option(option, getattr(manifest, option))}; rerun with the same options "
-                                   f"(got {_option(option, value)})")
 
 
 def featurize_shards(out: Path, manifest: MoleculeManifest, *, workers: _Workers | None = None,
@@ -158,19 +140,16 @@ def ingest_molecules(files: list[Path], out: Path, *, partition: str | None = No
         raise TesseraUserError(f"--molecules-per-shard must be at least 1 (got {molecules_per_shard})")
     files = [Path(f) for f in files]
     check_molecule_files(files, smiles_column)
-    name = check_partition_name(partition) if partition else default_partition_name(files)
-    out = check_writable(out)
-    options = {"smiles_column": smiles_column, "max_atoms": max_atoms, "samples_per_shard": molecules_per_shard,
-               "seed": seed, "embed_3d": embed_3d}
-    with _workers(workers) as procs, partition_lock(out, name, wait=wait):
-        with locked(out):
-            existing = read_json(manifest_file(out, name))
-            if existing is None:
-                manifest = prepare_records(files, out, name, smiles_column=smiles_column, max_atoms=max_atoms,
-                                           per_shard=molecules_per_shard, seed=seed, embed_3d=embed_3d,
-                                           pool=procs.get())
-            else:
-                manifest = MoleculeManifest(**existing)
-                _check_same(manifest, files, options)
+    options = [Option("smiles_column", smiles_column, flag("--smiles-column")),
+               Option("max_atoms", max_atoms, flag("--max-atoms")),
+               Option("samples_per_shard", molecules_per_shard, flag("--molecules-per-shard")),
+               Option("seed", seed, flag("--seed")), Option("embed_3d", embed_3d, _embedding)]
+    with _workers(workers) as procs, open_partition(out, files, partition=partition, endings=MOLECULE_ENDINGS,
+                                                    wait=wait) as (out, name):
+        manifest = reuse_or_prepare(
+            MOLECULE_PARTITIONS, out, name, files=files, source=SOURCE, options=options,
+            classify=lambda out, name: prepare_records(
+                files, out, name, smiles_column=smiles_column, max_atoms=max_atoms, per_shard=molecules_per_shard,
+                seed=seed, embed_3d=embed_3d, pool=procs.get()))
         featurize_shards(out, manifest, workers=procs, progress=progress)
     return manifest, molecule_counts(out, manifest)

@@ -15,14 +15,15 @@ from typing import Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.core.shard_io import atomic_path, read_json, write_json_atomic
-from pipelines.ingest.partitions import PartitionManifest
+from pipelines.core.partitions_store import ManifestStore, PartitionManifest, earlier_keys
+from pipelines.core.shard_io import atomic_path
 from pipelines.molecules import schema as M
 from pipelines.molecules.parse import inspect
 from pipelines.molecules.sources import read_records
 
 SOURCE = "molecules"
 BATCH = 4096
+MOLECULE_ENDINGS = (".csv.gz", ".csv", ".gz", ".sdf")  # stripped from file names (then `.parquet`) for the name
 
 
 class MoleculeManifest(PartitionManifest):
@@ -35,30 +36,12 @@ class MoleculeManifest(PartitionManifest):
     prepare_rejected: dict[str, int]
 
 
+MOLECULE_PARTITIONS = ManifestStore(M.PARTITIONS_DIR, MoleculeManifest)
+
+
 def prepared_file(out: Path, name: str) -> Path:
+    """`OUT/molecule_partitions/<name>.prepared.parquet`: every record of the partition with its decision."""
     return Path(out) / M.PARTITIONS_DIR / f"{name}.prepared.parquet"
-
-
-def manifest_file(out: Path, name: str) -> Path:
-    return Path(out) / M.PARTITIONS_DIR / f"{name}.json"
-
-
-def load_molecule_manifests(out: Path) -> list[MoleculeManifest]:
-    """Every molecule partition of `out` whose prepare pass finished, in shard order."""
-    folder = Path(out) / M.PARTITIONS_DIR
-    found = [MoleculeManifest(**read_json(p)) for p in folder.glob("*.json")] if folder.is_dir() else []
-    return sorted(found, key=lambda m: m.start_shard_id)
-
-
-def _earlier_keys(out: Path) -> dict[str, str]:
-    """InChIKey -> where it was kept, over every prepared partition of `out`."""
-    seen: dict[str, str] = {}
-    for m in load_molecule_manifests(out):
-        table = pq.read_table(prepared_file(out, m.name), columns=["inchikey", "input_file", "input_row", "reason"])
-        for key, file, row, reason in zip(*(table[c].to_pylist() for c in table.column_names)):
-            if reason is None:
-                seen.setdefault(key, f"partition '{m.name}' {file}#{row}")
-    return seen
 
 
 def _chunks(items: Iterable, size: int) -> Iterator[list]:
@@ -78,8 +61,9 @@ def _inspect(args: tuple[str, str | None]):
 
 def prepare_records(files: list[Path], out: Path, name: str, *, smiles_column: str, max_atoms: int,
                     per_shard: int, seed: int, embed_3d: bool, pool=None) -> MoleculeManifest:
-    """Classify every record of `files`, write `<name>.prepared.parquet`, then the manifest (last)."""
-    seen = _earlier_keys(out)
+    """Classify every record of `files` and write `<name>.prepared.parquet`; returns the manifest for the partition
+    driver to save (the caller holds the folder lock: earlier partitions' keys and the shard ids are read here)."""
+    seen = earlier_keys(MOLECULE_PARTITIONS, out, prepared_file, "inchikey", kept_only=True)
     counts, kept = Counter(), 0
     with atomic_path(prepared_file(out, name)) as tmp, pq.ParquetWriter(tmp, M.PREPARED_SCHEMA) as writer:
         for chunk in _chunks(read_records(files, smiles_column), BATCH):
@@ -104,11 +88,9 @@ def prepare_records(files: list[Path], out: Path, name: str, *, smiles_column: s
             writer.write_table(pa.Table.from_pylist(batch, M.PREPARED_SCHEMA))
     rejected = sum(counts.values())
     total = kept + rejected
-    start = max((m.start_shard_id + m.n_shards for m in load_molecule_manifests(out)), default=0)
-    manifest = MoleculeManifest(
+    return MoleculeManifest(
         name=name, source=SOURCE, files=[str(Path(f).resolve()) for f in files], input_rows=total, accepted=kept,
-        rejected=rejected, start_shard_id=start, n_shards=-(-kept // per_shard) if kept else int(total > 0),
+        rejected=rejected, start_shard_id=MOLECULE_PARTITIONS.next_shard_id(out),
+        n_shards=-(-kept // per_shard) if kept else int(total > 0),
         samples_per_shard=per_shard, smiles_column=smiles_column, max_atoms=max_atoms, seed=seed,
         embed_3d=embed_3d, prepare_rejected=dict(counts))
-    write_json_atomic(manifest.model_dump(), manifest_file(out, name))
-    return manifest

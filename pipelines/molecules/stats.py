@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines.core.sql import connect, literal, parquet_view, query_rows
-from pipelines.ingest.partitions import finished_partitions
+from pipelines.core.partitions_store import finished_partitions
 from pipelines.molecules import schema as M
 from pipelines.molecules.ingest import molecules_job
-from pipelines.molecules.prepare import load_molecule_manifests
+from pipelines.molecules.prepare import MOLECULE_PARTITIONS
 
 _EMPTY = {
     "ledgers": "SELECT NULL::VARCHAR input_file, NULL::BIGINT input_row, NULL::VARCHAR key, NULL::VARCHAR status, "
@@ -30,7 +30,7 @@ def has_molecules(out: Path) -> bool:
 def molecule_stats(out: Path) -> dict:
     """Outcomes, atom facts and histogram, conformer methods, accounting and unfinished partitions."""
     out = Path(out)
-    manifests = load_molecule_manifests(out)
+    manifests = MOLECULE_PARTITIONS.load(out)
     done, unfinished = finished_partitions(manifests, molecules_job(out).finished())
     base = [out / M.MOLECULES_DIR / f"{s:05d}" for m in done for s in m.shard_ids]
     con = connect()

@@ -7,8 +7,7 @@ import argparse
 from pipelines.core.cli_options import add_renamed_option
 from pipelines.core.errors import TesseraUserError
 from pipelines.ingest.download_options import add_download_options, default, fetch_config
-
-MIB = 1024 * 1024
+from pipelines.video.fetch_settings import VIDEO_FETCH_TIMEOUT, VIDEO_MAX_BYTES
 
 
 def add_ingest_options(p: argparse.ArgumentParser) -> None:
@@ -21,7 +20,7 @@ def add_ingest_options(p: argparse.ArgumentParser) -> None:
         "OUT/clips/NNNNN.{tar,parquet,rows.parquet} (+ NNNNN_stats.json); rejected rows go to OUT/video/. "
         "Outcomes per row and per clip are in OUT/clips/*.parquet.",
     )
-    video.add_argument("--max-video-bytes", type=int, default=256 * MIB,
+    video.add_argument("--max-video-bytes", type=int, default=VIDEO_MAX_BYTES,
                        help="largest video accepted, from Content-Length and while streaming (default 256 MiB)")
     add_renamed_option(video, "--clip-fps", "--fps", type=float, default=8.0,
                        help="frame rate the clips are cut at (default 8; was --fps)")
@@ -48,7 +47,7 @@ def ingest_cli(args: argparse.Namespace) -> int:
     config = VideoDownloadConfig(
         fps=args.clip_fps, video_size=args.video_size, min_clip_seconds=args.min_clip_seconds,
         max_clip_seconds=args.max_clip_seconds, threads=default(args.threads, 4),
-        fetch=fetch_config(args, timeout=60.0, max_bytes=args.max_video_bytes),
+        fetch=fetch_config(args, timeout=VIDEO_FETCH_TIMEOUT, max_bytes=args.max_video_bytes),
     )
     manifest, counts = ingest_video(
         args.source, args.metadata, args.out, partition=args.partition, config=config,

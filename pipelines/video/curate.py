@@ -30,7 +30,7 @@ from pipelines.core.shard_io import write_json_atomic, write_parquet_atomic
 from pipelines.core.shard_job import FILES_KEY, ShardJob
 from pipelines.core.shard_reader import TarShard
 from pipelines.video import schema as V
-from pipelines.video.ingest import clips_job
+from pipelines.video.partitions import clips_job
 from pipelines.video.media import MediaError, decode_frames, probe
 from pipelines.video.motion import frame_differences, motion_score
 from pipelines.video.presets import VideoPreset

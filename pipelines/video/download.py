@@ -30,14 +30,14 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipelines.core.errors import TesseraEnvironmentError, TesseraUserError, describe_os_error
+from pipelines.core.locks import partition_lock
 from pipelines.core.shard_io import naming
 from pipelines.ingest.fetch import FetchConfig, Fetcher, reason_of
-from pipelines.ingest.sequence import partition_lock
 from pipelines.video import schema as V
 from pipelines.video.cut import ClipOutcome, CutSettings, RowFailure, cut_clip, open_video
-from pipelines.video.ingest import VideoManifest, clips_job, video_file
+from pipelines.video.fetch_settings import video_fetch
+from pipelines.video.partitions import VideoManifest, clips_job, video_file
 
-MIB = 1024 * 1024
 CLIP_SCHEMA = pa.schema([
     ("key", pa.string()), ("input_file", pa.string()), ("input_row", pa.int64()), ("clip", pa.int32()),
     ("video_id", pa.string()), ("url", pa.string()), ("caption", pa.string()), ("start", pa.float64()),
@@ -52,10 +52,6 @@ ROW_SCHEMA = pa.schema([
 ])
 
 
-def _video_fetch() -> FetchConfig:
-    return FetchConfig(max_image_bytes=256 * MIB, timeout=60.0)
-
-
 class VideoDownloadConfig(BaseModel):
     """How clips are cut (rate, short side, length limits), how many rows run at once, and how videos are fetched."""
 
@@ -66,7 +62,7 @@ class VideoDownloadConfig(BaseModel):
     max_clip_seconds: float = Field(60.0, gt=0)
     threads: int = Field(4, ge=1, le=256)
     # max_image_bytes is the video byte cap here (--max-video-bytes); max_image_pixels caps the frame size.
-    fetch: FetchConfig = Field(default_factory=_video_fetch)
+    fetch: FetchConfig = Field(default_factory=video_fetch)
 
     @model_validator(mode="after")
     def _limits(self) -> "VideoDownloadConfig":

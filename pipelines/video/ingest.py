@@ -1,17 +1,16 @@
 """`tessera ingest --source webvid|panda70m`: video rows into rejects and prepared rows, then clips into shards.
 
-`prepare_video` reads the partition's files once (under the partition's lock and the ingest folder's lock, as image
-ingest does) and writes `OUT/video/<p>.rejects.parquet`, `OUT/video/<p>.prepared.parquet` (one parquet row group
-per output shard) and last `OUT/video/<p>.json`, which allocates the partition's range of clip shard ids (their own
-range, beside image shards). A URL already accepted by this or an earlier video partition is rejected as
-`duplicate_url`. `download_video` (pipelines.video.download) then writes `OUT/clips/NNNNN.*`. Layout and names:
-`pipelines.video.schema`.
+`prepare_video` reads the partition's files once (the core partition driver, `pipelines.core.partitions`: under the
+partition's lock and the ingest folder's lock, as every track) and writes `OUT/video/<p>.rejects.parquet`,
+`OUT/video/<p>.prepared.parquet` (one parquet row group per output shard) and last `OUT/video/<p>.json`, which
+allocates the partition's range of clip shard ids (their own range, beside image shards). A URL already accepted
+by this or an earlier video partition is rejected as `duplicate_url`. `download_video` (pipelines.video.download)
+then writes `OUT/clips/NNNNN.*`. Layout and names: `pipelines.video.schema` and `pipelines.video.partitions`.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from pathlib import Path
 
@@ -19,12 +18,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.core.errors import TesseraEnvironmentError, TesseraUserError, describe_os_error
+from pipelines.core.partitions import prepare_partition
+from pipelines.core.partitions_store import Option, earlier_keys, flag
 from pipelines.core.rejects import REJECT_SCHEMA, Reject
-from pipelines.core.shard_io import atomic_path, read_json, write_json_atomic
-from pipelines.core.shard_job import ShardJob
-from pipelines.ingest.partitions import PartitionManifest, check_partition_name, locked, partition_name
-from pipelines.ingest.sequence import check_writable, partition_lock
+from pipelines.core.shard_io import atomic_path
 from pipelines.video import schema as V
+from pipelines.video.download import VideoDownloadConfig, download_video
+from pipelines.video.partitions import (
+    VIDEO_ENDINGS, VIDEO_PARTITIONS, VideoManifest, clips_job, prepared_file, video_file,
+)
 from pipelines.video.sources import check_video_files, read_videos
 
 CLIP_TYPE = pa.struct([("start", pa.float64()), ("end", pa.float64()), ("caption", pa.string()),
@@ -35,46 +37,9 @@ DEFAULT_SAMPLES_PER_SHARD = 1000  # video2dataset's number_sample_per_shard
 MAX_SAMPLES_PER_SHARD = 10_000  # the key has four digits for the row in its shard
 
 
-class VideoManifest(PartitionManifest):
-    """What one video partition read, accepted and rejected, its clips, and the clip shard ids it owns."""
-
-    clips: int
-
-
-def video_file(out: Path, name: str, kind: str) -> Path:
-    """`OUT/video/<name>.<kind>.parquet` (kind: rejects, prepared)."""
-    return Path(out) / V.VIDEO_DIR / f"{name}.{kind}.parquet"
-
-
-def manifest_file(out: Path, name: str) -> Path:
-    return Path(out) / V.VIDEO_DIR / f"{name}.json"
-
-
-def clips_job(out: Path) -> ShardJob:
-    """The shard job whose units are `OUT/clips/NNNNN.{tar,parquet,rows.parquet}`."""
-    return ShardJob(out, V.CLIPS_DIR)
-
-
-def load_video_manifests(out: Path) -> list[VideoManifest]:
-    """Every video partition of an ingest folder whose prepare step finished, in shard order."""
-    folder = Path(out) / V.VIDEO_DIR
-    found = [VideoManifest(**read_json(p)) for p in folder.glob("*.json")] if folder.is_dir() else []
-    return sorted(found, key=lambda m: m.start_shard_id)
-
-
-def _earlier_urls(out: Path) -> dict[str, str]:
-    """URL -> where it was first accepted, over every prepared video partition of `out`."""
-    seen: dict[str, str] = {}
-    for manifest in load_video_manifests(out):
-        table = pq.read_table(video_file(out, manifest.name, "prepared"), columns=["url", "input_file", "input_row"])
-        for url, file, row in zip(*(table[c].to_pylist() for c in ("url", "input_file", "input_row"))):
-            seen.setdefault(url, f"partition '{manifest.name}' {file}#{row}")
-    return seen
-
-
 def _parse(source: str, files: list[Path], out: Path, name: str, samples_per_shard: int) -> VideoManifest:
     """Read every row once; write the rejects and the accepted rows (one row group per shard), then the manifest."""
-    seen = _earlier_urls(out)
+    seen = earlier_keys(VIDEO_PARTITIONS, out, prepared_file, "url")
     counts = Counter()
     with atomic_path(video_file(out, name, "rejects")) as rej_tmp, \
             atomic_path(video_file(out, name, "prepared")) as prep_tmp:
@@ -101,19 +66,24 @@ def _parse(source: str, files: list[Path], out: Path, name: str, samples_per_sha
             if shard:
                 prep_w.write_table(pa.Table.from_pylist(shard, PREPARED_SCHEMA))
             rej_w.write_table(pa.Table.from_pylist(rejects, REJECT_SCHEMA))
-    start = max((m.start_shard_id + m.n_shards for m in load_video_manifests(out)), default=0)
-    manifest = VideoManifest(
+    return VideoManifest(
         name=name, source=source, files=[str(Path(f).resolve()) for f in files],
         input_rows=counts["accepted"] + counts["rejected"], accepted=counts["accepted"], rejected=counts["rejected"],
-        clips=counts["clips"], start_shard_id=start, n_shards=math.ceil(counts["accepted"] / samples_per_shard),
-        samples_per_shard=samples_per_shard)
-    write_json_atomic(manifest.model_dump(), manifest_file(out, name))
-    return manifest
+        clips=counts["clips"], start_shard_id=VIDEO_PARTITIONS.next_shard_id(out),
+        n_shards=math.ceil(counts["accepted"] / samples_per_shard), samples_per_shard=samples_per_shard)
 
 
-def default_partition_name(files: list[Path]) -> str:
-    """The image ingest's name rule, on file names without their `.csv`, `.csv.gz` or `.parquet` ending."""
-    return partition_name([Path(re.sub(r"\.(csv\.gz|csv|gz)$", "", Path(f).name)) for f in files])
+def _classify(source: str, files: list[Path], samples_per_shard: int):
+    def classify(out: Path, name: str) -> VideoManifest:
+        try:
+            return _parse(source, files, out, name, samples_per_shard)
+        except OSError as err:
+            cause = describe_os_error(err)
+            if cause is None:
+                raise
+            raise TesseraEnvironmentError(f"{cause} (while preparing video partition '{name}'); fix that "
+                                         "and rerun the same command") from None
+    return classify
 
 
 def prepare_video(source: str, files: list[Path], out: Path, *, partition: str | None = None,
@@ -124,28 +94,10 @@ def prepare_video(source: str, files: list[Path], out: Path, *, partition: str |
                                f"(got {samples_per_shard})")
     files = [Path(f) for f in files]
     check_video_files(source, files)
-    name = check_partition_name(partition) if partition else default_partition_name(files)
-    out = check_writable(out)
-    with partition_lock(out, name, wait=wait), locked(out):
-        existing = read_json(manifest_file(out, name))
-        if existing is None:
-            try:
-                return _parse(source, files, out, name, samples_per_shard)
-            except OSError as err:
-                cause = describe_os_error(err)
-                if cause is None:
-                    raise
-                raise TesseraEnvironmentError(f"{cause} (while preparing video partition '{name}'); fix that "
-                                             "and rerun the same command") from None
-    manifest = VideoManifest(**existing)
-    if manifest.files != [str(f.resolve()) for f in files] or manifest.source != source:
-        raise TesseraUserError(f"partition '{name}' in {out} was ingested from other files "
-                               f"({', '.join(manifest.files)}); use another --partition name or another --out")
-    if manifest.samples_per_shard != samples_per_shard:
-        raise TesseraUserError(f"partition '{name}' in {out} was prepared with --samples-per-shard "
-                               f"{manifest.samples_per_shard}; use the same value (got {samples_per_shard}) so "
-                               "sample keys stay the same")
-    return manifest
+    return prepare_partition(
+        VIDEO_PARTITIONS, files, out, source=source, partition=partition, endings=VIDEO_ENDINGS, wait=wait,
+        options=[Option("samples_per_shard", samples_per_shard, flag("--samples-per-shard"))],
+        classify=_classify(source, files, samples_per_shard))
 
 
 def video_counts(out: Path, manifest: VideoManifest) -> dict:
@@ -184,12 +136,11 @@ def summary_line(manifest: VideoManifest, counts: dict) -> str:
     return line
 
 
-def ingest_video(source: str, files: list[Path], out: Path, *, partition: str | None = None, config=None,
+def ingest_video(source: str, files: list[Path], out: Path, *, partition: str | None = None,
+                 config: VideoDownloadConfig | None = None,
                  samples_per_shard: int = DEFAULT_SAMPLES_PER_SHARD, wait: bool = False,
                  progress: bool = True) -> tuple[VideoManifest, dict]:
     """Prepare, download and cut one partition; rerunning resumes and never duplicates. Returns (manifest, counts)."""
-    from pipelines.video.download import download_video
-
     manifest = prepare_video(source, files, out, partition=partition, samples_per_shard=samples_per_shard,
                              wait=wait)
     download_video(out, manifest, config, wait=wait, progress=progress)

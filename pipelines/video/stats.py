@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines.core.sql import connect, literal, parquet_view, query_rows
-from pipelines.ingest.partitions import finished_partitions
+from pipelines.core.partitions_store import finished_partitions
 from pipelines.video import schema as V
-from pipelines.video.ingest import clips_job, load_video_manifests, video_file
+from pipelines.video.partitions import VIDEO_PARTITIONS, clips_job, video_file
 
 _EMPTY = {
     "rejects": "SELECT NULL::VARCHAR input_file, NULL::BIGINT input_row, NULL::VARCHAR reason WHERE false",
@@ -29,7 +29,7 @@ def has_video(out: Path) -> bool:
 def video_stats(out: Path) -> dict:
     """Outcome table, accounting and unfinished partitions of the video part of an ingest folder."""
     out = Path(out)
-    manifests = load_video_manifests(out)
+    manifests = VIDEO_PARTITIONS.load(out)
     done, unfinished = finished_partitions(manifests, clips_job(out).finished())
     shards = [out / V.CLIPS_DIR / f"{s:05d}" for m in done for s in m.shard_ids]
     con = connect()
