@@ -14,11 +14,11 @@ from typing import Optional
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
+    AssetSelection,
     Config,
+    Definitions,
     DynamicPartitionsDefinition,
     MaterializeResult,
-    AssetSelection,
-    Definitions,
     MetadataValue,
     asset,
     asset_check,
