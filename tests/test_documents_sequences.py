@@ -20,7 +20,8 @@ from conftest import add_tar_member, mark_finished
 from pipelines.cli.main import main
 from pipelines.core.errors import TesseraUserError
 from pipelines.core.shard_io import write_parquet_atomic
-from pipelines.documents.sequences import build_sequences, document_ids, placeholder_ids
+from pipelines.documents.layouts import document_ids, placeholder_ids
+from pipelines.documents.sequences import build_sequences
 
 CORPUS = ["The cat sat on the mat. It was happy.", "A dog ran in the park.\n\nThe end of the story.",
           "2*3 1*2 4*4 the cat and the dog", "It is the end. The cat ran."]
