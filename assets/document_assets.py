@@ -95,9 +95,9 @@ def document_images(context: AssetExecutionContext, tessera: TesseraResource) ->
 def document_stats(context: AssetExecutionContext, tessera: TesseraResource) -> MaterializeResult:
     """Documents and image occurrences per outcome over every ingested document partition (sql/documents_*.sql)."""
     from pipelines.documents.figures import documents_section
-    from pipelines.documents.stats import ingest_document_stats
+    from pipelines.documents.stats import document_stats as compute
 
-    stats = ingest_document_stats(tessera.path(INGEST))
+    stats = compute(tessera.path(INGEST))
     section = documents_section(tessera.path(INGEST))
     return MaterializeResult(metadata={
         **{k: int(v) for k, v in stats["document_accounting"].items()},
@@ -158,19 +158,19 @@ def document_sequences(context: AssetExecutionContext, config: DocumentSequences
 @asset_check(asset=document_stats, blocking=True,
              description="Every input document and every image occurrence has exactly one ingest outcome.")
 def check_document_stats_accounting(tessera: TesseraResource) -> AssetCheckResult:
-    from pipelines.documents.stats import accounting_holds, ingest_document_stats
+    from pipelines.core.accounting import accounting_holds, flat, track_levels
 
-    acc = ingest_document_stats(tessera.path(INGEST))["document_accounting"]
-    return AssetCheckResult(passed=accounting_holds(acc), metadata={k: int(v) for k, v in acc.items()})
+    levels = track_levels("documents", tessera.path(INGEST))
+    return AssetCheckResult(passed=accounting_holds(levels), metadata=flat(levels))
 
 
 @asset_check(asset=curated_documents, blocking=True,
              description="Every document and image occurrence is in the ledgers once; kept images = curated keys.")
 def check_curated_documents_accounting(tessera: TesseraResource) -> AssetCheckResult:
-    from pipelines.documents.stats import accounting_holds, curate_document_stats
+    from pipelines.core.accounting import accounting_holds, flat, track_levels
 
-    acc = curate_document_stats(tessera.path(CURATE))["document_accounting"]
-    return AssetCheckResult(passed=accounting_holds(acc), metadata={k: int(v) for k, v in acc.items()})
+    levels = track_levels("documents", tessera.path(CURATE))
+    return AssetCheckResult(passed=accounting_holds(levels), metadata=flat(levels))
 
 
 document_ingest_job = define_asset_job(

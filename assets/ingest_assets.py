@@ -67,9 +67,10 @@ def shard_stats(context: AssetExecutionContext, tessera: TesseraResource) -> Mat
 @asset_check(asset=shard_stats, blocking=True,
              description="Every input row is in exactly one shard sidecar or in rejects.")
 def check_shard_stats_accounting(tessera: TesseraResource) -> AssetCheckResult:
-    row = run_query(tessera.path("ingest"), "check_accounting")[0]
-    ok = row["missing"] == 0 and row["duplicated"] == 0 and row["duplicate_keys"] == 0
-    return AssetCheckResult(passed=ok, metadata={k: int(v) for k, v in row.items()})
+    from pipelines.core.accounting import accounting_holds, flat, track_levels
+
+    levels = track_levels("pairs", tessera.path("ingest"))
+    return AssetCheckResult(passed=accounting_holds(levels), metadata=flat(levels))
 
 
 @asset_check(asset=shard_stats, description="Download success rate is above the configured floor.")

@@ -78,10 +78,10 @@ def molecule_stats(context: AssetExecutionContext, tessera: TesseraResource) -> 
 @asset_check(asset=molecule_stats, blocking=True,
              description="Every input record is in one ledger row; kept ledger rows and shard rows match; keys unique.")
 def check_molecule_stats_accounting(tessera: TesseraResource) -> AssetCheckResult:
-    from pipelines.molecules.stats import molecule_accounting_holds, molecule_stats as compute
+    from pipelines.core.accounting import accounting_holds, flat, track_levels
 
-    acc = compute(tessera.path(INGEST))["molecule_accounting"]
-    return AssetCheckResult(passed=molecule_accounting_holds(acc), metadata={k: int(v) for k, v in acc.items()})
+    levels = track_levels("molecules", tessera.path(INGEST))
+    return AssetCheckResult(passed=accounting_holds(levels), metadata=flat(levels))
 
 
 molecule_ingest_job = define_asset_job(

@@ -146,10 +146,10 @@ def video_frame_documents(context: AssetExecutionContext, config: VideoFramesCon
 @asset_check(asset=video_stats, blocking=True,
              description="Every input row is rejected or in one row sidecar; every clip in one clip sidecar.")
 def check_video_stats_accounting(tessera: TesseraResource) -> AssetCheckResult:
-    from pipelines.video.stats import video_accounting_holds, video_stats as compute
+    from pipelines.core.accounting import accounting_holds, flat, track_levels
 
-    acc = compute(tessera.path(INGEST))["video_accounting"]
-    return AssetCheckResult(passed=video_accounting_holds(acc), metadata={k: int(v) for k, v in acc.items()})
+    levels = track_levels("video", tessera.path(INGEST))
+    return AssetCheckResult(passed=accounting_holds(levels), metadata=flat(levels))
 
 
 @asset_check(asset=curated_clips, blocking=True,

@@ -28,7 +28,7 @@ from pipelines.core import schema as S
 from pipelines.core.shard_io import TMP_PREFIX
 from pipelines.core.shards import complete_shards
 from pipelines.ingest.image_downloader import STAGING_PREFIX
-from pipelines.stats.ingest_stats import run_query
+from pipelines.stats.ingest_stats import pair_accounting
 
 ROOT = Path(__file__).resolve().parent.parent
 _SCRIPT = Path(sys.executable).parent / "tessera"  # the console script users run (exec'd: its pid is the run's)
@@ -187,7 +187,7 @@ def assert_ingest_equal(out: Path, reference: Path) -> None:
 
 def assert_accounting(out: Path) -> None:
     """Every input row has exactly one outcome (sidecar row or reject)."""
-    acc = run_query(out, "check_accounting")[0]
+    acc = pair_accounting(out)
     assert acc["expected"] == N_IMAGES + 3 and acc["accounted"] == N_IMAGES + 3, acc
     assert (acc["missing"], acc["duplicated"], acc["duplicate_keys"]) == (0, 0, 0), acc
 

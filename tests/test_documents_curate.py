@@ -134,17 +134,17 @@ def test_stats_report_documents_per_outcome_and_accounting(doc_ingest, tmp_path,
     ingest, _ = doc_ingest
     assert main(["stats", str(ingest), "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
-    acc = stats["document_accounting"]
+    acc = stats["documents"]["document_accounting"]
     assert acc["documents_expected"] == acc["documents_accounted"] == 7 and acc["documents_duplicated"] == 0
     assert acc["images_expected"] == acc["images_accounted"] == 12
-    by = {(r["what"], r["outcome"], r["reason"]): r["n"] for r in stats["document_outcomes"]}
+    by = {(r["what"], r["outcome"], r["reason"]): r["n"] for r in stats["documents"]["document_outcomes"]}
     assert by[("document", "rejected", "invalid_json")] == 1 and by[("document", "kept", "")] == 5
     out = tmp_path / "cur"
     assert _curate(ingest, out, "mmc4", "--min-clip-score", "-1") == 0
     capsys.readouterr()
     assert main(["stats", str(out), "--json"]) == 0
-    cur = json.loads(capsys.readouterr().out)
-    assert cur["kept"] == 3 and cur["document_accounting"]["kept_not_curated"] == 0
+    cur = json.loads(capsys.readouterr().out)["documents"]
+    assert cur["kept"] == 3 and cur["document_accounting"]["curated_images_missing"] == 0
     assert cur["document_accounting"]["documents_accounted"] == 7
     assert main(["stats", str(out)]) == 0
     assert "Documents and their images per outcome" in capsys.readouterr().out

@@ -11,7 +11,7 @@ from dagster import instance_for_test, materialize
 
 from assets.document_assets import ASSETS, CHECKS, document_files, document_files_sensor
 from assets.resources import TesseraResource
-from pipelines.documents.stats import accounting_holds, curate_document_stats
+from pipelines.core.accounting import accounting_holds, flat, track_levels
 
 SENTENCES = ["A red house by the river.", "The river runs to the sea.", "Fishing boats wait in the bay."]
 
@@ -63,5 +63,5 @@ def test_document_sensor_assets_and_checks(tmp_path, make_images):
                                 "config": {"min_clip_score": -1.0}}}})
         assert again.success  # curation rewrites the ledger from the scores: the check holds again
         pq.write_table(table.slice(1), ledger)
-        acc = curate_document_stats(tmp_path / "tessera" / "docs_curate")["document_accounting"]
-        assert not accounting_holds(acc) and acc["documents_accounted"] == 3
+        levels = track_levels("documents", tmp_path / "tessera" / "docs_curate")
+        assert not accounting_holds(levels) and flat(levels)["documents_accounted"] == 3

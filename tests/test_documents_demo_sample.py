@@ -14,7 +14,6 @@ import pytest
 from pipelines.cli.main import main
 from pipelines.demo.documents_sample import build_document_sample
 from pipelines.documents.ingest import DOCUMENT_PARTITIONS
-from pipelines.documents.stats import accounting_holds
 
 LOCAL = ["--allow-private-network", "--per-host-rate", "1000", "--per-host-connections", "16",
          "--samples-per-shard", "100", "--processes", "1", "--quiet"]
@@ -108,10 +107,10 @@ def test_every_row_and_image_occurrence_gets_its_designed_ingest_outcome(sample_
     capsys.readouterr()
     assert main(["stats", str(sample_ingest), "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
-    acc = stats["document_accounting"]
-    assert accounting_holds(acc) and acc["documents_expected"] == 39 and acc["images_expected"] == 85
+    acc = stats["documents"]["document_accounting"]
+    assert stats["accounting"]["holds"] and acc["documents_expected"] == 39 and acc["images_expected"] == 85
     by = Counter()
-    for r in stats["document_outcomes"]:
+    for r in stats["documents"]["document_outcomes"]:
         by[(r["what"], r["outcome"])] += r["n"]
     assert dict(by) == {("document", "kept"): 31, ("document", "dropped"): 1, ("document", "rejected"): 7,
                   ("image", "downloaded"): 79, ("image", "failed"): 5, ("image", "rejected"): 1}

@@ -8,7 +8,7 @@ import tarfile
 import pyarrow.parquet as pq
 
 from pipelines.core import schema as S
-from pipelines.stats.ingest_stats import ingest_stats, run_query
+from pipelines.stats.ingest_stats import ingest_stats, pair_accounting
 from pipelines.core.shards import complete_shards
 
 
@@ -26,7 +26,7 @@ def test_every_input_row_has_exactly_one_outcome(demo_ingest):
     rows, rejects = _outcomes(out)
     seen = [(r[S.INPUT_FILE], r[S.INPUT_ROW]) for r in rows + rejects]
     assert sorted(seen) == [(str(meta.resolve()), i) for i in range(len(inputs))]
-    acc = run_query(out, "check_accounting")[0]
+    acc = pair_accounting(out)
     assert acc == {"expected": len(inputs), "accounted": len(inputs), "missing": 0, "duplicated": 0,
                    "duplicate_keys": 0}
 

@@ -7,7 +7,7 @@ from conftest import FAST_DOWNLOAD, write_parquet
 
 from pipelines.core import schema as S
 from pipelines.ingest.sequence import ingest
-from pipelines.stats.ingest_stats import run_query
+from pipelines.stats.ingest_stats import pair_accounting
 from pipelines.core.shards import complete_shards
 
 
@@ -40,7 +40,7 @@ def test_rerun_and_crash_resume_without_duplicates(tmp_path, make_images):
     ingest("laion", [meta], out, download=FAST_DOWNLOAD, samples_per_shard=5)
     assert shards[0].tar.stat().st_mtime_ns == mtimes[shards[0].tar]
     assert sorted(_keys(out)) == sorted(keys)
-    acc = run_query(out, "check_accounting")[0]
+    acc = pair_accounting(out)
     assert acc["missing"] == 0 and acc["duplicated"] == 0 and acc["duplicate_keys"] == 0
 
 

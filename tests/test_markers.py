@@ -71,8 +71,9 @@ def test_broken_ingest_markers_and_leftovers(reference, tmp_path, capsys):
     assert all(job.read_marker(u) is None for u in BROKEN)
     assert main(["stats", str(out), "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
-    assert stats["shards"] == 1 and stats["accounting"]["missing"] == sum(SHARD_ROWS[u] for u in BROKEN)
-    assert stats["accounting"]["duplicated"] == 0
+    acc = stats["pairs"]["accounting"]
+    assert stats["shards"] == 1 and acc["missing"] == sum(SHARD_ROWS[u] for u in BROKEN) and acc["duplicated"] == 0
+    assert not stats["accounting"]["holds"]
 
     proc = run(ingest_args(meta, out))
     assert proc.returncode == 0, proc.stderr

@@ -175,14 +175,18 @@ def test_ingest_ledger_features_resume_and_stats(tmp_path, capsys):
 
     assert main(["stats", str(out), "--json"]) == 0
     stats = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    acc = stats["molecule_accounting"]
-    assert acc == {"records_expected": 15, "records_accounted": 15, "records_duplicated": 0, "kept": 7,
-                   "shard_rows": 7, "kept_missing_from_shards": 0, "shard_rows_not_kept": 0, "duplicate_keys": 0}
-    outcomes = {(o["status"], o["reason"]): o["n"] for o in stats["molecule_outcomes"]}
+    assert stats["accounting"]["holds"] and stats["tracks"] == ["molecules"]
+    mol = stats["molecules"]
+    assert mol["molecule_accounting"] == {
+        "records_expected": 15, "records_accounted": 15, "records_missing": 0, "records_duplicated": 0,
+        "records_duplicate_keys": 0, "shard_rows_expected": 7, "shard_rows_accounted": 7, "shard_rows_missing": 0,
+        "shard_rows_duplicated": 0, "shard_rows_duplicate_keys": 0}
+    assert (stats["input_rows"], stats["success"], stats["failed"], stats["rejected"]) == (15, 7, 0, 8)
+    outcomes = {(o["status"], o["reason"]): o["n"] for o in mol["molecule_outcomes"]}
     assert outcomes == {("kept", ""): 7, ("dropped", "unparsable"): 3, ("dropped", "sanitization_error"): 2,
                         ("dropped", "duplicate_inchikey"): 2, ("dropped", "too_many_atoms"): 1}
-    assert {c["conformer_method"]: c["n"] for c in stats["molecule_conformers"]} == {"etkdg_mmff": 5, "sdf": 2}
-    assert stats["molecule_atoms"]["max_atoms"] == 15 and stats["molecule_atoms"]["min_atoms"] == 2
+    assert {c["conformer_method"]: c["n"] for c in mol["molecule_conformers"]} == {"etkdg_mmff": 5, "sdf": 2}
+    assert mol["molecule_atoms"]["max_atoms"] == 15 and mol["molecule_atoms"]["min_atoms"] == 2
 
 
 def test_no_3d_keeps_zero_positions_and_a_second_partition_dedups(tmp_path):
@@ -228,4 +232,4 @@ def test_dagster_sensor_assets_and_accounting_check(tmp_path):
         assert {e.check_name: e.passed for e in run.get_asset_check_evaluations()} == {
             "check_molecule_stats_accounting": True}
         meta = run.asset_materializations_for_node("molecule_stats")[0].metadata
-        assert meta["records_expected"].value == 15 and meta["shard_rows"].value == 7
+        assert meta["records_expected"].value == 15 and meta["shard_rows_accounted"].value == 7

@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 
 from pipelines.cli.main import main
 from pipelines.demo.video_sample import build_video_sample
-from pipelines.video.stats import video_accounting_holds, video_stats
+from pipelines.core.accounting import accounting_holds, flat, track_levels
+from pipelines.video.stats import video_stats
 
 LOCAL = ["--allow-private-network", "--per-host-rate", "1000", "--per-host-connections", "16", "--quiet"]
 
@@ -23,9 +24,10 @@ def test_demo_video_sample_outcomes_and_accounting(tmp_path, www, base_url, caps
     capsys.readouterr()
     assert main(["stats", str(out), "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
-    acc = stats["video_accounting"]
-    assert video_accounting_holds(acc) and acc["rows_expected"] == 16 and stats["video_partitions_unfinished"] == ""
-    by = {(r["what"], r["outcome"], r["reason"]): r["n"] for r in stats["video_outcomes"]}
+    video = stats["video"]
+    acc = video["video_accounting"]
+    assert stats["accounting"]["holds"] and acc["rows_expected"] == 16 and video["video_partitions_unfinished"] == ""
+    by = {(r["what"], r["outcome"], r["reason"]): r["n"] for r in video["video_outcomes"]}
     assert by[("row", "rejected", "duplicate_url")] == 1 and by[("row", "rejected", "missing_url")] == 1
     assert by[("row", "rejected", "malformed_timestamps")] == 1
     assert by[("row", "failed", "not_a_video")] == 1 and by[("row", "failed", "video_decode_error")] == 1
@@ -37,4 +39,5 @@ def test_demo_video_sample_outcomes_and_accounting(tmp_path, www, base_url, caps
     pq.write_table(pq.read_table(sidecar).slice(1), sidecar)
     after = video_stats(out)
     assert after["video_partitions_unfinished"] == "webvid_demo"
-    assert video_accounting_holds(after["video_accounting"]) and after["video_accounting"]["rows_expected"] == 5
+    levels = track_levels("video", out)
+    assert accounting_holds(levels) and flat(levels)["rows_expected"] == after["video_accounting"]["rows_expected"] == 5

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.documents.stats import accounting_holds, curate_document_stats, ingest_document_stats
+from pipelines.core.accounting import accounting_holds, track_accounting
+from pipelines.documents.stats import document_outcome_views, document_stats
 from pipelines.stats.png import COLORS, label_bars, message_png, new_figure, to_png
 from pipelines.stats.section import Figure, Section, Table
 
@@ -33,9 +34,10 @@ def documents_section(folder: Path) -> Section:
     """The accounting facts, the outcome table and the two outcome plots of a document ingest or curation folder."""
     folder = Path(folder)
     curated = (folder / "doc_ledger.parquet").exists()
-    stats = curate_document_stats(folder) if curated else ingest_document_stats(folder)
-    acc = stats["document_accounting"]
-    facts = {"accounting": "holds" if accounting_holds(acc) else "BROKEN", **acc}
+    stats = document_stats(folder)
+    levels = track_accounting("documents", document_outcome_views, folder)
+    facts = {"accounting": "holds" if accounting_holds(levels) else "BROKEN",
+             **stats["document_accounting"]}
     if curated:
         facts = {"preset": stats.get("preset"), "kept": stats.get("kept"), **facts}
     rows = stats["document_outcomes"]

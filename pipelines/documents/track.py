@@ -17,7 +17,8 @@ TRACK = Track(
         "ingest_options": "pipelines.ingest.download_options:add_download_options",
         "ingest_cli": "pipelines.documents.cli:ingest_cli",
         "presets": "pipelines.documents.presets:PRESETS",
-        "stats": "pipelines.documents.stats:ingest_document_stats",
+        "stats": "pipelines.documents.stats:document_stats",
+        "outcome_views": "pipelines.documents.stats:document_outcome_views",
         "has_data": "pipelines.documents.stats:has_documents",
     },
 )

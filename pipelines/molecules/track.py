@@ -15,6 +15,7 @@ TRACK = Track(
         "ingest_cli": "pipelines.molecules.cli:ingest_cli",
         "commands": "pipelines.molecules.cli:register_commands",
         "stats": "pipelines.molecules.stats:molecule_stats",
+        "outcome_views": "pipelines.molecules.stats:molecule_outcome_views",
         "has_data": "pipelines.molecules.stats:has_molecules",
     },
 )

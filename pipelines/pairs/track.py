@@ -19,6 +19,8 @@ TRACK = Track(
         "ingest_options": "pipelines.ingest.download_options:add_download_options",
         "ingest_cli": "pipelines.pairs.cli:ingest_cli",
         "presets": "pipelines.curate.presets:PRESETS",
-        "stats": "pipelines.stats.ingest_stats:ingest_stats",
+        "stats": "pipelines.pairs.stats:pair_stats",
+        "has_data": "pipelines.pairs.stats:has_pairs",
+        "outcome_views": "pipelines.pairs.stats:pair_outcome_views",
     },
 )

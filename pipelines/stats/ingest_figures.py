@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipelines.core.accounting import accounting_holds
 from pipelines.stats.ingest_stats import ingest_stats, run_query
 from pipelines.stats.png import COLORS, message_png, new_figure, to_png
 from pipelines.stats.section import Figure, Section, Table
@@ -107,7 +108,8 @@ def ingest_section(out: Path, stats: dict | None = None) -> Section:
     """Facts, tables and figures of an ingest folder (`stats`: a precomputed `ingest_stats(out)`)."""
     stats = stats if stats is not None else ingest_stats(out)
     bytes_ = stats["bytes"]
-    facts = {k: stats[k] for k in ("input_rows", "success", "failed", "rejected", "shards")}
+    facts = {"accounting": "holds" if accounting_holds([stats["accounting"]]) else "BROKEN",
+             **{k: stats[k] for k in ("input_rows", "success", "failed", "rejected", "shards")}}
     facts.update(success_rate=float(stats["success_rate"]), tar_bytes=int(bytes_["tar_bytes"]),
                  bytes_per_image=float(bytes_["bytes_per_image"] or 0.0))
     rows = {"n": "rows"}

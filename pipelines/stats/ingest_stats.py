@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.stats.ingest_views import ingest_connection
+from pipelines.core.accounting import FIELDS, level_rows
 from pipelines.core.sql import query_rows
+from pipelines.stats.ingest_views import ingest_connection
 
 
 def run_query(out: Path, name: str) -> list[dict]:
     """Run `sql/<name>.sql` over the ingest folder `out` and return its rows as dicts."""
     return query_rows(ingest_connection(out), name)
+
+
+def _rows_level(con) -> dict:
+    (row,) = level_rows(con, "pairs")
+    return {f: row[f] for f in FIELDS}
+
+
+def pair_accounting(out: Path) -> dict:
+    """The pair accounting of `out` (sql/accounting.sql, level `rows`): expected, accounted, missing, duplicated,
+    duplicate_keys."""
+    return _rows_level(ingest_connection(out))
 
 
 def ingest_stats(out: Path) -> dict:
@@ -20,7 +32,7 @@ def ingest_stats(out: Path) -> dict:
     return {
         **totals,
         "folder": str(Path(out).resolve()),
-        "accounting": query_rows(con, "check_accounting")[0],
+        "accounting": _rows_level(con),
         "success_rate": query_rows(con, "check_success_rate")[0]["success_rate"],
         "outcomes": query_rows(con, "stats_outcomes"),
         "fail_reasons": query_rows(con, "stats_fail_reasons"),

@@ -1,4 +1,5 @@
-"""DuckDB views over an ingest folder's files (no copy): `samples`, `rejects`, `shard_stats`, `partitions`, `tars`.
+"""DuckDB views over an ingest folder's files (no copy): `samples`, `rejects`, `shard_stats`, `partitions`, `tars`,
+and the pair track's outcome views for sql/accounting.sql (`expected`, `outcomes`: level `rows`).
 
 Only finished shards (those with a `_stats.json`) are visible, so half-written shards never leak into stats or checks.
 """
@@ -10,6 +11,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.core import schema as S
+from pipelines.core.accounting import UNIT, define_levels
 from pipelines.core.shards import complete_shards
 from pipelines.core.sql import connect, path_list
 
@@ -32,12 +34,24 @@ _EMPTY_TARS = "SELECT NULL::VARCHAR AS shard, NULL::BIGINT AS size WHERE false"
 
 
 def ingest_connection(out: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the ingest views defined over `out`."""
-    out = Path(out)
+    """An in-memory DuckDB connection with the ingest views and the outcome views defined over `out`."""
+    con = connect()
+    pair_outcome_views(con, out)
+    return con
+
+
+def pair_outcome_views(con: duckdb.DuckDBPyConnection, out: Path) -> None:
+    """The ingest views over `out` plus level `rows`: every input row of a partition manifest once, in a shard
+    sidecar (keyed by its sample key) or in the rejects ledger."""
+    _ingest_views(con, Path(out))
+    outcomes = f"SELECT {UNIT} AS unit, key FROM samples UNION ALL SELECT {UNIT}, NULL FROM rejects"
+    define_levels(con, {"rows": ("SELECT coalesce(sum(input_rows), 0) FROM partitions", outcomes)})
+
+
+def _ingest_views(con: duckdb.DuckDBPyConnection, out: Path) -> None:
     shards = complete_shards(out)
     rejects = sorted((out / S.REJECTS_DIR).glob("*.parquet"))
     partitions = sorted((out / S.PARTITIONS_DIR).glob("*.json"))
-    con = connect()
     views = {
         "samples": (
             f"SELECT * FROM read_parquet({path_list([s.parquet for s in shards])}, union_by_name=true)"
@@ -62,4 +76,3 @@ def ingest_connection(out: Path) -> duckdb.DuckDBPyConnection:
     }
     for name, query in views.items():
         con.execute(f"CREATE VIEW {name} AS {query}")
-    return con

@@ -8,14 +8,15 @@ from pathlib import Path
 from pipelines.core.shard_io import read_json
 from pipelines.documents.figures import outcome_plot
 from pipelines.stats.section import Figure, Section, Table
-from pipelines.video.stats import video_accounting_holds, video_stats
+from pipelines.core.accounting import accounting_holds, track_accounting
+from pipelines.video.stats import video_outcome_views, video_stats
 
 
 def video_ingest_section(folder: Path) -> Section:
     """Accounting facts, the outcome table and the row/clip plots of a video ingest folder."""
     stats = video_stats(folder)
-    acc = stats["video_accounting"]
-    facts = {"accounting": "holds" if video_accounting_holds(acc) else "BROKEN", **acc,
+    levels = track_accounting("video", video_outcome_views, folder)
+    facts = {"accounting": "holds" if accounting_holds(levels) else "BROKEN", **stats["video_accounting"],
              "partitions_unfinished": stats["video_partitions_unfinished"] or "none"}
     rows = stats["video_outcomes"]
     tables = {"video_outcomes": Table("Rows and clips per outcome", rows,

@@ -18,6 +18,7 @@ TRACK = Track(
         "ingest_cli": "pipelines.video.cli:ingest_cli",
         "presets": "pipelines.video.presets:VIDEO_PRESETS",
         "stats": "pipelines.video.stats:video_stats",
+        "outcome_views": "pipelines.video.stats:video_outcome_views",
         "has_data": "pipelines.video.stats:has_video",
     },
 )

@@ -14,11 +14,14 @@ from pipelines.stats.report import folder_stats, print_json, render
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "stats",
-        help="tables of counts by status/reason, errors, shards, sizes and caption lengths",
+        help="tables of counts by outcome and reason, accounting, shards and sizes of any track's output folder",
         description=(
             "Run the queries in sql/ with DuckDB directly over OUT's sidecar parquet and stats JSON (no copy) and "
-            "print readable tables. With --json print one JSON object whose top level has input_rows, success, "
-            "failed, rejected and shards."
+            "print readable tables for every track OUT holds (pairs, documents, video, molecules). With --json print "
+            "one JSON object with the same top level for every track: folder; tracks (the tracks OUT holds); "
+            "input_rows, success, failed, rejected and shards (of the first of those tracks); accounting (holds, and "
+            "levels: one row per track and level with expected, accounted, missing, duplicated, duplicate_keys); "
+            "then one section per track, named after it."
         ),
     )
     p.add_argument("out", type=Path, metavar="OUT", help="a folder written by `tessera ingest` or `tessera curate`")
@@ -34,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         render(stats)
     if args.plot:
-        if "outcomes" not in stats:
+        if "outcomes" not in stats.get("pairs", {}):
             raise TesseraUserError("--plot draws ingest folders only (OUT written by `tessera ingest`)")
-        print(f"plot: {plot_ingest_stats(stats, args.plot)}", file=sys.stderr)
+        print(f"plot: {plot_ingest_stats(stats['pairs'], args.plot)}", file=sys.stderr)
     return 0
