@@ -134,3 +134,18 @@ def test_the_end_of_ingest_summary_says_broken(demo_ingest, tmp_path, capsys):
                  "40", *LOCAL]) == 0
     line = capsys.readouterr().out.replace("\n", " ")
     assert "accounting BROKEN (pairs rows: 1 duplicate_keys)." in line
+
+
+@pytest.mark.parametrize("change, field", [(_drop_row, "missing"), (_dup_row, "duplicated")])
+def test_a_document_curation_whose_curated_keys_disagree_is_broken(folders, tmp_path, capsys, change, field):
+    out = tmp_path / "cur"
+    assert main(["curate", str(folders["documents"]), "--preset", "mmc4", "--out", str(out), "--clip-model", "tiny",
+                 "--min-clip-score", "-1"]) == 0
+    assert accounting_holds(folder_accounting(out))
+    _tamper(out, "curated/document_images.parquet", change)
+    rows = folder_accounting(out)
+    (row,) = [r for r in rows if r["level"] == "curated_images"]
+    assert row[field] == 1 and not accounting_holds(rows)
+    capsys.readouterr()
+    assert main(["stats", str(out)]) == 0
+    assert "accounting BROKEN (documents curated_images: " in capsys.readouterr().out.replace("\n", " ")
