@@ -28,6 +28,7 @@ from dagster import (
 from assets.automation import automated
 from assets.metadata import markdown_metadata
 from assets.resources import TesseraResource
+from models.emu3_preprocessing import MAX_AREA, MIN_AREA, TARGET_AREA
 from assets.source_files import source_file, source_files_sensor
 from pipelines.stats.section import Table, md_table
 
@@ -49,9 +50,9 @@ class DocumentSequencesConfig(Config):
     """VQ model and area for the images, the text tokenizer and the sequence layout."""
 
     vq_model: str = "tiny"
-    target_area: int = 512 * 512
-    min_area: int = 512 * 512
-    max_area: int = 1024 * 1024
+    target_area: int = TARGET_AREA
+    min_area: int = MIN_AREA
+    max_area: int = MAX_AREA
     tokenizer: str = "tiny"
     layout: str = "emu3"  # or "emu2": [IMG] + n_query <image> + [/IMG] placeholders
     n_query: int = 64

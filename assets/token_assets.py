@@ -21,6 +21,7 @@ from dagster import (
 
 from assets.metadata import markdown_metadata
 from assets.resources import TesseraResource
+from models.emu3_preprocessing import MAX_AREA, MAX_ASPECT_RATIO, MIN_AREA, TARGET_AREA
 from pipelines.core.runner import RunnerConfig
 
 UPSTREAM = [AssetKey("fused_captions"), AssetKey("curated_selection")]
@@ -30,10 +31,10 @@ class TokenShardsConfig(Config):
     """The VQ model and Emu3's preprocessing (512^2 pretraining, 720^2 SFT)."""
 
     vq_model: str = "tiny"  # `tiny`, a local Emu3VQVAE folder, or a hub id such as BAAI/Emu3-Gen-hf
-    target_area: int = 512 * 512
-    min_area: int = 512 * 512
-    max_area: int = 1024 * 1024
-    max_aspect_ratio: float = 5.0
+    target_area: int = TARGET_AREA
+    min_area: int = MIN_AREA
+    max_area: int = MAX_AREA
+    max_aspect_ratio: float = MAX_ASPECT_RATIO
     dtype: str = "float32"
 
 

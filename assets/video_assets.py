@@ -27,6 +27,7 @@ from dagster import (
 
 from assets.automation import automated
 from assets.resources import TesseraResource
+from models.emu3_preprocessing import MAX_AREA, MIN_AREA, TARGET_AREA
 from assets.source_files import source_file, source_files_sensor
 from pipelines.stats.section import Table, md_table
 from pipelines.tracks import track
@@ -49,9 +50,9 @@ class VideoTokensConfig(Config):
 
     vq_model: str = "tiny"
     fps: float = 8.0
-    target_area: int = 512 * 512
-    min_area: int = 512 * 512
-    max_area: int = 1024 * 1024
+    target_area: int = TARGET_AREA
+    min_area: int = MIN_AREA
+    max_area: int = MAX_AREA
     max_frames: Optional[int] = None
 
 

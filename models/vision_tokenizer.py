@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from models.cache import cache_dir
+from models.emu3_preprocessing import MAX_AREA, MAX_ASPECT_RATIO, MIN_AREA, SPATIAL_FACTOR, TARGET_AREA
 
 TINY = "tiny"
 # docs/reference.md section 5, with four levels instead of two so the spatial factor is 8 as in the real model, and the
@@ -39,11 +40,11 @@ REASON_DECODE = "image_decode_failed"
 class Preprocessing:
     """Emu3's offline preparation: rescale to a target area, then the processor's multiple-of-factor resize."""
 
-    target_area: int = 512 * 512
-    min_area: int = 512 * 512
-    max_area: int = 1024 * 1024
-    max_aspect_ratio: float = 5.0
-    factor: int = 8
+    target_area: int = TARGET_AREA
+    min_area: int = MIN_AREA
+    max_area: int = MAX_AREA
+    max_aspect_ratio: float = MAX_ASPECT_RATIO
+    factor: int = SPATIAL_FACTOR
 
 
 def smart_size(height: int, width: int, p: Preprocessing) -> tuple[int, int]:

@@ -8,6 +8,7 @@ from collections import defaultdict
 import pyarrow as pa
 from pydantic import Field
 
+from models.emu3_preprocessing import MAX_AREA, MAX_ASPECT_RATIO, MIN_AREA, TARGET_AREA
 from pipelines.core import schema as S
 from pipelines.core.stage import Stage, StageConfig
 
@@ -22,10 +23,10 @@ class ImageTokenizerConfig(StageConfig):
     """Which VQ model, Emu3's preprocessing knobs, and how many images one forward pass takes."""
 
     vq_model: str = "tiny"
-    target_area: int = Field(512 * 512, ge=64)
-    min_area: int = Field(512 * 512, ge=64)
-    max_area: int = Field(1024 * 1024, ge=64)
-    max_aspect_ratio: float = Field(5.0, gt=1)
+    target_area: int = Field(TARGET_AREA, ge=64)
+    min_area: int = Field(MIN_AREA, ge=64)
+    max_area: int = Field(MAX_AREA, ge=64)
+    max_aspect_ratio: float = Field(MAX_ASPECT_RATIO, gt=1)
     max_batch: int = Field(16, ge=1)
     device: str | None = None
     dtype: str = "float32"

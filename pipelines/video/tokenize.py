@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
+from models.emu3_preprocessing import MAX_AREA, MAX_ASPECT_RATIO, MIN_AREA, TARGET_AREA
 from pipelines.core.shard_reader import iter_members, load_curated_keys
 from pipelines.core import schema as S
 from pipelines.core.errors import TesseraUserError
@@ -45,10 +46,10 @@ class VideoTokenizerConfig(StageConfig):
 
     vq_model: str = "tiny"
     fps: float = Field(8.0, gt=0)
-    target_area: int = Field(512 * 512, ge=64)
-    min_area: int = Field(512 * 512, ge=64)
-    max_area: int = Field(1024 * 1024, ge=64)
-    max_aspect_ratio: float = Field(5.0, gt=1)
+    target_area: int = Field(TARGET_AREA, ge=64)
+    min_area: int = Field(MIN_AREA, ge=64)
+    max_area: int = Field(MAX_AREA, ge=64)
+    max_aspect_ratio: float = Field(MAX_ASPECT_RATIO, gt=1)
     max_frames: int | None = Field(None, ge=1)
     batch_size: int = Field(8, ge=1)  # 4-frame groups per VQ forward pass
     device: str | None = None

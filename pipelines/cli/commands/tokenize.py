@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from models.emu3_preprocessing import MAX_AREA, MAX_ASPECT_RATIO, MIN_AREA, TARGET_AREA
 from pipelines.core.errors import TesseraUserError
 
 
@@ -13,6 +14,14 @@ def _check_model(ref: str) -> None:
         return
     if Path(ref).exists() or ref.count("/") != 1 or ref.startswith((".", "/")):
         raise TesseraUserError(f"--vq-model {ref!r} is neither `tiny`, a checkpoint folder, nor a hub id (owner/name)")
+
+
+def add_preprocessing_options(p: argparse.ArgumentParser, target_help: str) -> None:
+    """Emu3's preprocessing knobs (`--target-area`, `--min-area`, `--max-area`, `--max-aspect-ratio`), Emu3's defaults."""
+    p.add_argument("--target-area", type=int, default=TARGET_AREA, help=target_help)
+    p.add_argument("--min-area", type=int, default=MIN_AREA)
+    p.add_argument("--max-area", type=int, default=MAX_AREA)
+    p.add_argument("--max-aspect-ratio", type=float, default=MAX_ASPECT_RATIO)
 
 
 def run_tokenize(args: argparse.Namespace) -> int:
@@ -56,10 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "samples whose caption it dropped are skipped as caption_dropped")
     p.add_argument("--curated", type=Path, help="curation output; only its curated/ keys are tokenized")
     p.add_argument("--engine", choices=("local", "ray"), default="local")
-    p.add_argument("--target-area", type=int, default=512 * 512, help="rescale area (512^2 pretrain, 720^2 SFT)")
-    p.add_argument("--min-area", type=int, default=512 * 512)
-    p.add_argument("--max-area", type=int, default=1024 * 1024)
-    p.add_argument("--max-aspect-ratio", type=float, default=5.0)
+    add_preprocessing_options(p, "rescale area (512^2 pretrain, 720^2 SFT)")
     p.add_argument("--batch-size", type=int, default=64, help="rows per stage call")
     p.add_argument("--max-batch", type=int, default=16, help="images per VQ forward pass")
     p.add_argument("--num-actors", type=int, default=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipelines.cli.commands.tokenize import add_preprocessing_options
 from pipelines.core.cli_options import add_renamed_option
 from pipelines.core.errors import TesseraUserError
 
@@ -55,10 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_renamed_option(p, "--sample-fps", "--fps", type=float, default=8.0,
                        help="frames sampled per second of clip (default 8; was --fps)")
     p.add_argument("--max-frames", type=int, default=None, help="keep at most the first N sampled frames per clip")
-    p.add_argument("--target-area", type=int, default=512 * 512, help="rescale area per frame (Emu3: about 512^2)")
-    p.add_argument("--min-area", type=int, default=512 * 512)
-    p.add_argument("--max-area", type=int, default=1024 * 1024)
-    p.add_argument("--max-aspect-ratio", type=float, default=5.0)
+    add_preprocessing_options(p, "rescale area per frame (Emu3: about 512^2)")
     p.add_argument("--batch-size", type=int, default=8, help="4-frame groups per VQ forward pass")
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
     p.set_defaults(func=run_tokenize_video)
