@@ -1,4 +1,5 @@
-"""`tessera`: the command line. Subcommands live in `pipelines/commands/`, one module each."""
+"""`tessera`: the command line. Each subcommand is a module of `pipelines/cli/commands/` with a `register(sub)`;
+a track's own commands (`tessera mol ...`) come from its `commands` role (`pipelines/cli/commands/track_commands.py`)."""
 
 from __future__ import annotations
 
