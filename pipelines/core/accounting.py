@@ -1,6 +1,9 @@
 """One accounting for every track: each track builds its outcome views (`expected(level, n)`, `outcomes(level, unit,
 key)`) on a DuckDB connection, `sql/accounting.sql` turns them into one row per level, and one predicate says whether
 they all hold. The CLI summaries, `tessera stats`, the HTML report and the Dagster checks all read these rows.
+
+A folder's rows are the union of its tracks' rows; each track's views sit on a connection of their own, since their
+helper views (`rejects`, `manifests`...) may share names.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from typing import Callable, Iterable, Mapping
 
 import duckdb
 
-from pipelines.core.sql import connect, query_rows
+from pipelines.core.sql import connect, literal, query_rows
+from pipelines.tracks import track, tracks
 
 FIELDS = ("expected", "accounted", "missing", "duplicated", "duplicate_keys")
 UNIT = "input_file || '#' || input_row"  # the unit of a row-shaped input (a table row, a document, a record)
@@ -20,8 +24,8 @@ OutcomeViews = Callable[[duckdb.DuckDBPyConnection, Path], None]
 def define_levels(con: duckdb.DuckDBPyConnection, levels: Mapping[str, tuple[int | str, str]]) -> None:
     """Create the outcome views from `{level: (expected, outcomes)}`: `expected` a count or a scalar SQL query,
     `outcomes` a SELECT of (unit, key) with one row per outcome of an input unit."""
-    want = [f"SELECT {_sql_str(lv)} AS level, ({n})::BIGINT AS n" for lv, (n, _) in levels.items()]
-    got = [f"SELECT {_sql_str(lv)} AS level, unit::VARCHAR AS unit, key::VARCHAR AS key FROM ({q})"
+    want = [f"SELECT {literal(lv)} AS level, ({n})::BIGINT AS n" for lv, (n, _) in levels.items()]
+    got = [f"SELECT {literal(lv)} AS level, unit::VARCHAR AS unit, key::VARCHAR AS key FROM ({q})"
            for lv, (_, q) in levels.items()]
     con.execute("CREATE VIEW expected AS " + (" UNION ALL ".join(want) or _NO_LEVEL))
     con.execute("CREATE VIEW outcomes AS " + (" UNION ALL ".join(got) or _NO_OUTCOME))
@@ -29,10 +33,6 @@ def define_levels(con: duckdb.DuckDBPyConnection, levels: Mapping[str, tuple[int
 
 _NO_LEVEL = "SELECT NULL::VARCHAR AS level, 0::BIGINT AS n WHERE false"
 _NO_OUTCOME = "SELECT NULL::VARCHAR AS level, NULL::VARCHAR AS unit, NULL::VARCHAR AS key WHERE false"
-
-
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def level_rows(con: duckdb.DuckDBPyConnection, track: str) -> list[dict]:
@@ -68,21 +68,16 @@ def flat(rows: Iterable[dict]) -> dict:
 
 
 def summary(rows: list[dict]) -> str:
-    """"accounting holds." or "accounting BROKEN (...)." for the end-of-run summary lines."""
+    """The end-of-run words: `accounting holds.` or `accounting BROKEN (<broken levels>).`"""
     return "accounting holds." if accounting_holds(rows) else f"accounting BROKEN ({broken_levels(rows)})."
 
 
 def folder_accounting(out: Path) -> list[dict]:
-    """The level rows of every registered track that holds data in `out`, in registry order (each track's outcome
-    views on a connection of its own, as their helper views may share names)."""
-    from pipelines.tracks import tracks
-
+    """The level rows of every registered track that holds data in `out`, in registry order."""
     return [row for t in tracks() if t.has("outcome_views") and t.get("has_data")(out)
             for row in track_accounting(t.name, t.get("outcome_views"), out)]
 
 
 def track_levels(name: str, out: Path) -> list[dict]:
     """The level rows of the registered track `name` over `out` (its `outcome_views` role)."""
-    from pipelines.tracks import track
-
     return track_accounting(name, track(name).get("outcome_views"), out)

@@ -1,4 +1,5 @@
-"""Readable terminal tables for stats dicts (the `--json` form prints the same dict)."""
+"""`tessera stats`: the stats of any output folder from the tracks it holds (registry roles `has_data`, `stats`,
+`outcome_views`), as readable terminal tables (the `--json` form prints the same dict); the end-of-ingest summary."""
 
 from __future__ import annotations
 
