@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pipelines.core.errors import TesseraUserError
-from pipelines.core.locks import folder_lock, partition_lock
+from pipelines.core.locks import partition_lock
 from pipelines.core.partitions import open_partition, reuse_or_prepare
 from pipelines.core.partitions_store import ManifestStore, PartitionManifest, SourceManifest
 from pipelines.core.rejects import REJECT_SCHEMA, Reject
@@ -30,7 +30,6 @@ from pipelines.documents import schema as D
 from pipelines.documents.sources import check_document_files, read_documents
 from pipelines.ingest.image_downloader import DownloadConfig
 from pipelines.ingest.metadata_preparer import MetadataPreparer
-from pipelines.ingest.partitions import dataset_samples_per_shard
 from pipelines.ingest.sequence import download_partition
 
 IMAGE_TABLE_SCHEMA = pa.schema([("url", pa.string()), ("caption", pa.string()), ("original_width", pa.int64()),
@@ -126,9 +125,8 @@ def prepare_documents(source: str, files: list[Path], out: Path, *, partition: s
         # the parse reads no other partition and owns no shard ids: partition lock only
         manifest = reuse_or_prepare(DOCUMENT_PARTITIONS, out, name, files=files, source=source, reads_folder=False,
                                     classify=lambda out, name: _parse(source, files, out, name))
-        with folder_lock(out):
-            samples_per_shard = dataset_samples_per_shard(out, samples_per_shard)
-        images = MetadataPreparer(out, samples_per_shard).prepare(source, [doc_file(out, name, "images")], name)
+        images = MetadataPreparer(out, samples_per_shard).prepare(source, [doc_file(out, name, "images")], name,
+                                                                  check_folder=True)
     return manifest, images
 
 

@@ -17,7 +17,7 @@ from pipelines.core.partitions import reuse_or_prepare
 from pipelines.core.partitions_store import PartitionManifest, earlier_prepared_files
 from pipelines.core.shard_io import atomic_path
 from pipelines.core.sql import connect, literal, path_list, sql_text
-from pipelines.ingest.partitions import PAIR_PARTITIONS, prepared_file
+from pipelines.ingest.partitions import PAIR_PARTITIONS, dataset_samples_per_shard, prepared_file
 from pipelines.ingest.sources import canonical_select, get_source, validate_files
 
 
@@ -33,11 +33,18 @@ class MetadataPreparer:
         self.out = Path(out)
         self.samples_per_shard = samples_per_shard
 
-    def prepare(self, source_name: str, files: list[Path], name: str) -> PartitionManifest:
-        """Prepare partition `name` from `files`, or return its manifest if it was prepared before."""
+    def prepare(self, source_name: str, files: list[Path], name: str, *, check_folder: bool = False
+                ) -> PartitionManifest:
+        """Prepare partition `name` from `files`, or return its manifest if it was prepared before; `check_folder`
+        first checks (or records) the folder's samples per shard under the same folder lock."""
         files = [Path(f).resolve() for f in files]
         return reuse_or_prepare(PAIR_PARTITIONS, self.out, name, files=files, source=get_source(source_name).name,
+                                before=self.check_folder if check_folder else None,
                                 classify=lambda out, name: self.classify(source_name, files, name))
+
+    def check_folder(self, out: Path) -> None:
+        """Samples per shard is one per ingest folder: record it on first use, else it must match."""
+        dataset_samples_per_shard(out, self.samples_per_shard)
 
     def classify(self, source_name: str, files: list[Path], name: str) -> PartitionManifest:
         """Canonicalise and classify `files` as partition `name` (the caller holds the folder lock and saves)."""

@@ -21,7 +21,7 @@ from pipelines.core.shard_io import remove_temp_copies, write_json_atomic
 from pipelines.core.shards import ingest_job
 from pipelines.ingest.image_downloader import DownloadConfig, DownloadResult, ImageDownloader
 from pipelines.ingest.metadata_preparer import MetadataPreparer
-from pipelines.ingest.partitions import PAIR_PARTITIONS, dataset_samples_per_shard, prepared_file
+from pipelines.ingest.partitions import PAIR_PARTITIONS, prepared_file
 from pipelines.ingest.sources import get_source, validate_files
 
 LOGS_DIR = "logs"
@@ -48,7 +48,7 @@ def prepare_partition(source: str, files: list[Path], out: Path, *, partition: s
     preparer = MetadataPreparer(out, samples_per_shard)
     return prepare_core_partition(
         PAIR_PARTITIONS, files, out, source=get_source(source).name, partition=partition, wait=wait,
-        before=lambda out: dataset_samples_per_shard(out, samples_per_shard),
+        before=preparer.check_folder,
         classify=lambda out, name: preparer.classify(source, files, name))
 
 
