@@ -12,9 +12,15 @@ from assets.automation import automation_sensor, conditioned
 from assets.resources import tessera_resource
 from pipelines.tracks import tracks
 
-TRACK_DEFS = Definitions.merge(*(t.get("dagster") for t in tracks() if t.has("dagster")))
 
-defs = Definitions.merge(TRACK_DEFS, Definitions(
-    sensors=[automation_sensor(conditioned(TRACK_DEFS.assets or []))],
-    resources={"tessera": tessera_resource()},
-))
+def build_defs() -> Definitions:
+    """Every track's `defs` merged, with the automation sensor over the assets that carry the pipeline condition and
+    the `tessera` resource. (A function: Dagster loads a module with exactly one `Definitions` at module scope.)"""
+    track_defs = Definitions.merge(*(t.get("dagster") for t in tracks() if t.has("dagster")))
+    return Definitions.merge(track_defs, Definitions(
+        sensors=[automation_sensor(conditioned(track_defs.assets or []))],
+        resources={"tessera": tessera_resource()},
+    ))
+
+
+defs = build_defs()

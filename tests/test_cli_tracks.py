@@ -4,6 +4,11 @@ every track's presets, and the Dagster definitions hold every track's ingest job
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pyarrow.parquet as pq
 import pytest
 
@@ -57,3 +62,13 @@ def test_definitions_hold_every_tracks_own_definitions(name):
     assert {s.name for s in own.sensors} <= {s.name for s in defs.sensors} and own.sensors
     keys = {k for a in own.assets for k in a.keys}
     assert keys <= set(defs.resolve_asset_graph().get_all_asset_keys())
+
+
+def test_a_fresh_dagster_loads_the_definitions_module_with_nothing_set(tmp_path):
+    """What `dagster dev -m assets.definitions` loads: exactly one Definitions at module scope, no variable needed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+    env["DAGSTER_HOME"] = str(tmp_path)
+    proc = subprocess.run([str(Path(sys.executable).with_name("dagster")), "definitions", "validate", "-m",
+                           "assets.definitions"], env=env, cwd=Path(__file__).parents[1], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0 and "Validation successful" in proc.stdout + proc.stderr, proc.stderr[-2000:]
