@@ -37,14 +37,9 @@ ui: setup
 	ln -sf ../dagster.yaml .dagster_home/dagster.yaml
 	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -m assets.definitions
 
+# Every bench script, in name order; each ends with one JSON line of its figures (BENCHMARKS.md).
 bench: setup
-	$(BIN)/python bench/clip_score.py
-	$(BIN)/python bench/fuse.py
-	$(BIN)/python bench/tokenize.py
-	$(BIN)/python bench/fetch.py
-	$(BIN)/python bench/documents.py
-	$(BIN)/python bench/video.py
-	$(BIN)/python bench/molecules.py
+	@set -e; for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script; done
 
 clean:
 	rm -rf demo_out .dagster_home .cache/ray

@@ -159,7 +159,8 @@ def document_sequences(context: AssetExecutionContext, config: DocumentSequences
 @asset_check(asset=document_stats, blocking=True,
              description="Every input document and every image occurrence has exactly one ingest outcome.")
 def check_document_stats_accounting(tessera: TesseraResource) -> AssetCheckResult:
-    from pipelines.core.accounting import accounting_holds, flat, track_levels
+    from pipelines.core.accounting import accounting_holds, flat
+    from pipelines.folders import track_levels
 
     levels = track_levels("documents", tessera.path(INGEST))
     return AssetCheckResult(passed=accounting_holds(levels), metadata=flat(levels))
@@ -168,7 +169,8 @@ def check_document_stats_accounting(tessera: TesseraResource) -> AssetCheckResul
 @asset_check(asset=curated_documents, blocking=True,
              description="Every document and image occurrence is in the ledgers once; kept images = curated keys.")
 def check_curated_documents_accounting(tessera: TesseraResource) -> AssetCheckResult:
-    from pipelines.core.accounting import accounting_holds, flat, track_levels
+    from pipelines.core.accounting import accounting_holds, flat
+    from pipelines.folders import track_levels
 
     levels = track_levels("documents", tessera.path(CURATE))
     return AssetCheckResult(passed=accounting_holds(levels), metadata=flat(levels))

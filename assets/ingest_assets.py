@@ -67,7 +67,8 @@ def shard_stats(context: AssetExecutionContext, tessera: TesseraResource) -> Mat
 @asset_check(asset=shard_stats, blocking=True,
              description="Every input row is in exactly one shard sidecar or in rejects.")
 def check_shard_stats_accounting(tessera: TesseraResource) -> AssetCheckResult:
-    from pipelines.core.accounting import accounting_holds, flat, track_levels
+    from pipelines.core.accounting import accounting_holds, flat
+    from pipelines.folders import track_levels
 
     levels = track_levels("pairs", tessera.path("ingest"))
     return AssetCheckResult(passed=accounting_holds(levels), metadata=flat(levels))

@@ -78,7 +78,8 @@ def molecule_stats(context: AssetExecutionContext, tessera: TesseraResource) -> 
 @asset_check(asset=molecule_stats, blocking=True,
              description="Every input record is in one ledger row; kept ledger rows and shard rows match; keys unique.")
 def check_molecule_stats_accounting(tessera: TesseraResource) -> AssetCheckResult:
-    from pipelines.core.accounting import accounting_holds, flat, track_levels
+    from pipelines.core.accounting import accounting_holds, flat
+    from pipelines.folders import track_levels
 
     levels = track_levels("molecules", tessera.path(INGEST))
     return AssetCheckResult(passed=accounting_holds(levels), metadata=flat(levels))

@@ -147,7 +147,8 @@ def video_frame_documents(context: AssetExecutionContext, config: VideoFramesCon
 @asset_check(asset=video_stats, blocking=True,
              description="Every input row is rejected or in one row sidecar; every clip in one clip sidecar.")
 def check_video_stats_accounting(tessera: TesseraResource) -> AssetCheckResult:
-    from pipelines.core.accounting import accounting_holds, flat, track_levels
+    from pipelines.core.accounting import accounting_holds, flat
+    from pipelines.folders import track_levels
 
     levels = track_levels("video", tessera.path(INGEST))
     return AssetCheckResult(passed=accounting_holds(levels), metadata=flat(levels))

@@ -16,7 +16,8 @@ from conftest import FAST_DOWNLOAD, jpeg_bytes
 from test_molecules import write_inputs
 
 from pipelines.cli.main import main
-from pipelines.core.accounting import accounting_holds, folder_accounting
+from pipelines.core.accounting import accounting_holds
+from pipelines.folders import folder_accounting
 from pipelines.demo.video_sample import build_video_sample
 from pipelines.documents.ingest import ingest_documents
 from pipelines.molecules.ingest import ingest_molecules

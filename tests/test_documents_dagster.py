@@ -11,7 +11,8 @@ from dagster import instance_for_test, materialize
 
 from assets.document_assets import ASSETS, CHECKS, document_files, document_files_sensor
 from assets.resources import TesseraResource
-from pipelines.core.accounting import accounting_holds, flat, track_levels
+from pipelines.core.accounting import accounting_holds, flat
+from pipelines.folders import track_levels
 
 SENTENCES = ["A red house by the river.", "The river runs to the sea.", "Fishing boats wait in the bay."]
 

@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 
 from pipelines.cli.main import main
 from pipelines.demo.video_sample import build_video_sample
-from pipelines.core.accounting import accounting_holds, flat, track_levels
+from pipelines.core.accounting import accounting_holds, flat
+from pipelines.folders import track_levels
 from pipelines.video.stats import video_stats
 
 LOCAL = ["--allow-private-network", "--per-host-rate", "1000", "--per-host-connections", "16", "--quiet"]

@@ -14,7 +14,6 @@ from typing import Callable, Iterable, Mapping
 import duckdb
 
 from pipelines.core.sql import connect, literal, query_rows
-from pipelines.tracks import track, tracks
 
 FIELDS = ("expected", "accounted", "missing", "duplicated", "duplicate_keys")
 UNIT = "input_file || '#' || input_row"  # the unit of a row-shaped input (a table row, a document, a record)
@@ -70,14 +69,3 @@ def flat(rows: Iterable[dict]) -> dict:
 def summary(rows: list[dict]) -> str:
     """The end-of-run words: `accounting holds.` or `accounting BROKEN (<broken levels>).`"""
     return "accounting holds." if accounting_holds(rows) else f"accounting BROKEN ({broken_levels(rows)})."
-
-
-def folder_accounting(out: Path) -> list[dict]:
-    """The level rows of every registered track that holds data in `out`, in registry order."""
-    return [row for t in tracks() if t.has("outcome_views") and t.get("has_data")(out)
-            for row in track_accounting(t.name, t.get("outcome_views"), out)]
-
-
-def track_levels(name: str, out: Path) -> list[dict]:
-    """The level rows of the registered track `name` over `out` (its `outcome_views` role)."""
-    return track_accounting(name, track(name).get("outcome_views"), out)

@@ -14,6 +14,12 @@ from pipelines.core.sql import connect, parquet_view, path_list, query_rows
 from pipelines.documents import schema as D
 from pipelines.documents.ingest import DOCUMENT_PARTITIONS, doc_file
 
+# Titles of this track's `tessera stats` tables (its `stats_titles` role).
+TITLES = {
+    "document_outcomes": "Documents and their images per outcome",
+    "document_accounting": "Document accounting (every document and image occurrence once)",
+}
+
 
 def has_documents(out: Path) -> bool:
     """True when `out` is an ingest folder with documents or a document curation folder."""

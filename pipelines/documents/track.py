@@ -11,9 +11,10 @@ TRACK = Track(
     },
     stages=("ingest", "curate", "tokenize", "doc-sequences"),
     refs={
+        "stats_titles": "pipelines.documents.stats:TITLES",
         "dagster": "assets.document_assets:defs",
         "report": "pipelines.documents.report:REPORT_STAGES",
-        "curate_cli": "pipelines.cli.commands.curate:run_documents",
+        "curate_cli": "pipelines.documents.cli:curate_cli",
         "ingest_options": "pipelines.ingest.download_options:add_download_options",
         "ingest_cli": "pipelines.documents.cli:ingest_cli",
         "presets": "pipelines.documents.presets:PRESETS",

@@ -13,6 +13,15 @@ from pipelines.molecules import schema as M
 from pipelines.molecules.ingest import molecules_job
 from pipelines.molecules.prepare import MOLECULE_PARTITIONS
 
+# Titles of this track's `tessera stats` tables (its `stats_titles` role).
+TITLES = {
+    "molecule_outcomes": "Molecule records per outcome",
+    "molecule_atoms": "Heavy atoms per kept molecule",
+    "molecule_atoms_histogram": "Kept molecules by heavy-atom count",
+    "molecule_conformers": "Kept molecules by conformer method",
+    "molecule_accounting": "Molecule accounting (every record once, kept = shard rows)",
+}
+
 _EMPTY = {
     "ledgers": "SELECT NULL::VARCHAR input_file, NULL::BIGINT input_row, NULL::VARCHAR key, NULL::VARCHAR status, "
                "NULL::VARCHAR reason WHERE false",

@@ -10,6 +10,7 @@ TRACK = Track(
     },
     stages=("ingest",),
     refs={
+        "stats_titles": "pipelines.molecules.stats:TITLES",
         "dagster": "assets.molecule_assets:defs",
         "ingest_options": "pipelines.molecules.cli:add_ingest_options",
         "ingest_cli": "pipelines.molecules.cli:ingest_cli",

@@ -13,9 +13,10 @@ TRACK = Track(
     },
     stages=("ingest", "curate", "caption", "fuse", "tokenize", "export-eva-clip"),
     refs={
+        "stats_titles": "pipelines.stats.report:SHARD_TITLES",
         "dagster": "assets.pair_assets:defs",
         "report": "pipelines.pairs.report:REPORT_STAGES",
-        "curate_cli": "pipelines.cli.commands.curate:run_pairs",
+        "curate_cli": "pipelines.pairs.cli:curate_cli",
         "ingest_options": "pipelines.ingest.download_options:add_download_options",
         "ingest_cli": "pipelines.pairs.cli:ingest_cli",
         "presets": "pipelines.curate.presets:PRESETS",

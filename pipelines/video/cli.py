@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 
-from pipelines.core.cli_options import add_renamed_option
+from pipelines.core.cli_options import add_renamed_option, refuse_image_only_flags
 from pipelines.core.errors import TesseraUserError
 from pipelines.ingest.download_options import add_download_options, default, fetch_config
 from pipelines.video.fetch_settings import VIDEO_FETCH_TIMEOUT, VIDEO_MAX_BYTES
@@ -55,4 +57,33 @@ def ingest_cli(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     print(summary_line(manifest, counts))
+    return 0
+
+
+def curate_cli(args: argparse.Namespace) -> int:
+    """Video presets: measure every clip shard (resumable), select over the pool, print the outcomes."""
+    from pipelines.video.curate import LEDGER
+    from pipelines.video.presets import get_video_preset
+    from pipelines.video.run import DEFAULT_CLIP_MODEL, curate_clips
+
+    preset = get_video_preset(args.preset)
+    refuse_image_only_flags(args, "video")
+    if args.batch_size < 1:
+        raise TesseraUserError("--batch-size must be at least 1")
+    start = time.perf_counter()
+    scored, summary = curate_clips(args.ingest_out, args.out, preset, args.clip_model or DEFAULT_CLIP_MODEL,
+                                   min_clip_score=args.min_clip_score, batch_size=args.batch_size,
+                                   precision=args.precision, log=lambda line: print(line, file=sys.stderr))
+    seconds = time.perf_counter() - start
+    print(f"curate ({preset.name}, CLIP {summary['model']}): {summary['clips']} clips from {len(scored)} shards -> "
+          f"kept {summary['kept']}, dropped {summary['dropped']} in {seconds:.1f} s"
+          + (" (nothing changed)" if summary.get("unchanged") else ""))
+    if summary["unscored_shards"]:
+        print(f"  left out (finished at ingest after scoring began): {', '.join(summary['unscored_shards'])}")
+    for row in summary["by_outcome"]:
+        label = row["outcome"] + (f" ({row['stage']}: {row['reason']})" if row["reason"] else "")
+        print(f"    {label:<52}{row['n']:>8}")
+    if summary["rows_rejected_before_download"]:
+        print(f"  input rows rejected before download (no clips): {summary['rows_rejected_before_download']}")
+    print(f"  -> {args.out}/{LEDGER}, curated/clips.parquet, summary.json")
     return 0

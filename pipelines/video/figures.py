@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines.core.shard_io import read_json
-from pipelines.documents.figures import outcome_plot
+from pipelines.stats.outcome_plot import outcome_plot
 from pipelines.stats.section import Figure, Section, Table
 from pipelines.core.accounting import accounting_holds, track_accounting
 from pipelines.video.stats import video_outcome_views, video_stats

@@ -13,6 +13,12 @@ from pipelines.core.partitions_store import finished_partitions
 from pipelines.video import schema as V
 from pipelines.video.partitions import VIDEO_PARTITIONS, clips_job, video_file
 
+# Titles of this track's `tessera stats` tables (its `stats_titles` role).
+TITLES = {
+    "video_outcomes": "Video rows and clips per outcome",
+    "video_accounting": "Video accounting (every row and clip once)",
+}
+
 _EMPTY = {
     "rejects": "SELECT NULL::VARCHAR input_file, NULL::BIGINT input_row, NULL::VARCHAR reason WHERE false",
     "row_sidecars": "SELECT NULL::VARCHAR input_file, NULL::BIGINT input_row, NULL::VARCHAR status, "

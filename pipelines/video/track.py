@@ -11,9 +11,10 @@ TRACK = Track(
     },
     stages=("ingest", "curate", "tokenize-video", "export-video-frames"),
     refs={
+        "stats_titles": "pipelines.video.stats:TITLES",
         "dagster": "assets.video_assets:defs",
         "report": "pipelines.video.report:REPORT_STAGES",
-        "curate_cli": "pipelines.cli.commands.curate:run_video",
+        "curate_cli": "pipelines.video.cli:curate_cli",
         "ingest_options": "pipelines.video.cli:add_ingest_options",
         "ingest_cli": "pipelines.video.cli:ingest_cli",
         "presets": "pipelines.video.presets:VIDEO_PRESETS",

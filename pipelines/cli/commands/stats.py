@@ -8,7 +8,9 @@ from pathlib import Path
 
 from pipelines.core.errors import TesseraUserError
 from pipelines.stats.plot import plot_ingest_stats
-from pipelines.stats.report import folder_stats, print_json, render
+from pipelines.tracks import tracks
+from pipelines.folders import folder_stats, render_folder_stats
+from pipelines.stats.report import print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="tables of counts by outcome and reason, accounting, shards and sizes of any track's output folder",
         description=(
             "Run the queries in sql/ with DuckDB directly over OUT's sidecar parquet and stats JSON (no copy) and "
-            "print readable tables for every track OUT holds (pairs, documents, video, molecules). With --json print "
+            "print readable tables for every track OUT holds (" + ", ".join(t.name for t in tracks()) + "). With --json print "
             "one JSON object with the same top level for every track: folder; tracks (the tracks OUT holds); "
             "input_rows, success, failed, rejected and shards (of the first of those tracks); accounting (holds, and "
             "levels: one row per track and level with expected, accounted, missing, duplicated, duplicate_keys); "
@@ -35,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(stats)
     else:
-        render(stats)
+        render_folder_stats(stats)
     if args.plot:
         if "outcomes" not in stats.get("pairs", {}):
             raise TesseraUserError("--plot draws ingest folders only (OUT written by `tessera ingest`)")
