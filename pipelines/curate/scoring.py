@@ -20,6 +20,7 @@ from pipelines.core import schema as S
 from pipelines.curate.stages.clip_score_annotator import ClipScoreAnnotator, null_scores
 from pipelines.core.errors import TesseraUserError
 from pipelines.curate.stages.image_hash_annotator import ImageHashAnnotator
+from pipelines.curate.threshold import HISTOGRAM, histogram, shard_scores
 from pipelines.core.runner import StageRunner
 from pipelines.core.shard_job import ShardJob, UnitWriter
 from pipelines.core.shard_reader import read_images
@@ -70,6 +71,14 @@ def scored_model(out: Path) -> str | None:
     return None
 
 
+def score_histograms(out: Path, shard_ids: list[str]) -> list[dict]:
+    """Each scored shard's score histogram from its marker; markers written before histograms existed get theirs
+    computed from the shard's score file."""
+    done = scoring_job(out).finished()
+    return [done[sid].get(HISTOGRAM) or histogram(shard_scores(Path(out) / SCORES_DIR / f"{sid}.parquet"))
+            for sid in shard_ids]
+
+
 def score_shard(shard: ShardPaths, writer: UnitWriter, stages, runner: StageRunner, model_id: str,
                 with_embeddings: bool) -> dict:
     """Score one shard and commit its files through `writer`; returns its stats (the completion marker)."""
@@ -94,6 +103,8 @@ def score_shard(shard: ShardPaths, writer: UnitWriter, stages, runner: StageRunn
         C.MODEL: model_id,
         "seconds": round(seconds, 3),
         "images_per_second": round(scores.num_rows / seconds, 2) if seconds > 0 else None,
+        # The pool's exact top-fraction threshold merges these instead of reading every score (threshold.py).
+        HISTOGRAM: histogram(C.column_or_nulls(scores, C.CLIP_SCORE)),
     }
     return writer.commit(stats, expect={rel: pairs.num_rows})
 

@@ -1,7 +1,9 @@
 """The pool-wide half of `tessera curate`: join scores onto metadata, run the preset's filters, write the outcome.
 
-Filters need the whole pool (top fraction, dedup across shards), so they run over one table; the outcome is
-written per ingest shard: curated/NNNNN.parquet (kept rows) and dropped/NNNNN.parquet (the drop ledger).
+The selection runs shard by shard (shard_select.py): the exact top-fraction threshold from the scored shards'
+histograms (threshold.py), dedups by hash buckets (buckets.py). `apply_stages` over one pool table stays as the
+reference the sharded run is tested against, and the Spark engine's form. The outcome is written per ingest shard:
+curated/NNNNN.parquet (kept rows) and dropped/NNNNN.parquet (the drop ledger).
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from pipelines.curate import columns as C
 from pipelines.core import schema as S
 from pipelines.curate.stages.clip_score_filter import ClipScoreFilter
 from pipelines.curate.stages.clip_top_fraction_filter import ClipTopFractionFilter, pool_threshold
-from pipelines.curate.scoring import SCORE_SCHEMA, SCORES_DIR, scoring_job
+from pipelines.curate.scoring import SCORE_SCHEMA, SCORES_DIR, score_histograms, scoring_job
+from pipelines.curate.shard_select import DROPPED_DIR, chain_threshold, ledger, select_shards, with_thresholds
+from pipelines.curate.threshold import exact_threshold
 from pipelines.core.errors import TesseraUserError
 from pipelines.core.shard_io import write_json_atomic, write_parquet_atomic
 from pipelines.core.shard_reader import CURATED_DIR
@@ -29,7 +33,6 @@ from pipelines.core.sql import sql_text
 from pipelines.core.stage import Stage
 
 
-DROPPED_DIR = "dropped"
 SUMMARY_FILE = "curate_stats.json"
 
 log = logging.getLogger(__name__)
@@ -137,29 +140,13 @@ def select_pool(ingest_out: Path, out: Path, stages: list[Stage], engine: str = 
     return apply_stages(local, spark_select(pool.sidecars, pool.scores, on_spark, spark))
 
 
-def ledger(table: pa.Table) -> pa.Table:
-    """Dropped rows as ledger rows: key, shard, stage, reason, value, duplicate_of."""
-    dropped = table.filter(pc.is_valid(table[C.DROP_REASON]))
-    return pa.table({
-        S.KEY: dropped[S.KEY].cast(pa.string()),
-        C.SHARD: dropped[C.SHARD].cast(pa.string()),
-        S.STAGE: dropped[C.DROP_STAGE],
-        S.REASON: dropped[C.DROP_REASON],
-        S.VALUE: dropped[C.DROP_VALUE].cast(pa.float64()),
-        C.DUPLICATE_OF: dropped[C.DUPLICATE_OF].cast(pa.string()),
-    })
-
-
 def write_selection(out: Path, shard_ids: list[str], selected: pa.Table) -> dict:
     """Write curated/ and dropped/ per shard (stale shard files removed) and return the summary counts."""
     out = Path(out)
     kept = selected.filter(pc.is_null(selected[C.DROP_REASON]))
     kept = kept.drop_columns([f.name for f in C.DROP_FIELDS])
     drops = ledger(selected)
-    for name in (CURATED_DIR, DROPPED_DIR):
-        for stale in (out / name).glob("*.parquet"):
-            if stale.stem not in shard_ids:
-                stale.unlink()
+    remove_stale(out, shard_ids)
     kept_shard = kept[C.SHARD].to_numpy(zero_copy_only=False)
     drop_shard = drops[C.SHARD].to_numpy(zero_copy_only=False)
     for sid in shard_ids:
@@ -176,19 +163,53 @@ def write_selection(out: Path, shard_ids: list[str], selected: pa.Table) -> dict
     }
 
 
+def remove_stale(out: Path, shard_ids: list[str]) -> None:
+    """Remove curated/ and dropped/ files of shards the selection no longer covers."""
+    keep = set(shard_ids)
+    for name in (CURATED_DIR, DROPPED_DIR):
+        for stale in (Path(out) / name).glob("*.parquet"):
+            if stale.stem not in keep:
+                stale.unlink()
+
+
+def pool_thresholds(out: Path, pool: PoolInputs, stages: list[Stage]) -> list[Stage]:
+    """The chain with each top-fraction filter's exact pool threshold, from the scored shards' histograms and
+    one pass over the scores in the threshold's bin."""
+    histograms: list[dict] = []
+
+    def threshold_of(fraction: float) -> float:
+        if not histograms:
+            histograms.extend(score_histograms(out, pool.shard_ids))
+        return exact_threshold(histograms, [Path(p) for p in pool.scores], fraction)
+
+    return with_thresholds(stages, threshold_of)
+
+
+def select_sharded(out: Path, pool: PoolInputs, stages: list[Stage]) -> tuple[dict, float | None]:
+    """The selection shard by shard (decisions identical to `apply_stages` over the pool): writes curated/ and
+    dropped/, returns the summary counts and the chain's CLIP threshold."""
+    fixed = pool_thresholds(out, pool, stages)
+    remove_stale(out, pool.shard_ids)
+    return select_shards(out, pool.shard_ids, pool.sidecars, pool.scores, fixed), chain_threshold(fixed)
+
+
 def run_selection(ingest_out: Path, out: Path, stages: list[Stage], engine: str = "local",
                   extra_summary: dict | None = None) -> dict:
-    """Select over the scored pool with DuckDB + pyarrow stages (or Spark for the metadata-only stages), write
+    """Select over the scored pool shard by shard (or Spark for the metadata-only stages), write
     curated/ and dropped/, then the summary file last; finished shards not scored yet are left out and listed."""
     pool = pool_inputs(ingest_out, out)
     if pool.unscored:
         log.warning("selection leaves out %d finished shard(s) not scored yet: %s", len(pool.unscored),
                     ", ".join(pool.unscored))
-    selected = select_pool(ingest_out, out, stages, engine, pool)
-    summary = write_selection(out, pool.shard_ids, selected)
+    if engine == "spark":  # the whole chain on the cluster, files written from the executors (spark_write.py)
+        from pipelines.curate.spark_write import spark_run_selection
+
+        summary, threshold = spark_run_selection(out, pool, stages)
+    else:
+        summary, threshold = select_sharded(out, pool, stages)
     summary["shards"] = pool.shard_ids
     summary["unscored_shards"] = pool.unscored
-    summary["clip_threshold"] = clip_threshold(stages, C.column_or_nulls(selected, C.CLIP_SCORE))
+    summary["clip_threshold"] = threshold
     summary.update(extra_summary or {})
     summary["selection_engine"] = "spark" if engine == "spark" else "duckdb"
     write_json_atomic(summary, Path(out) / SUMMARY_FILE)
