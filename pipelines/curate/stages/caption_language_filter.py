@@ -49,3 +49,9 @@ class CaptionLanguageFilter(Stage):
         bad[todo] = [lang not in allowed or p < self.config.min_probability for lang, p in zip(langs, probs)]
         values[todo] = probs
         return C.mark_drops(out, bad, self.name, REASON, values)
+
+    def spark_apply(self, df):
+        """The same rule on Spark: `detect` in a pandas UDF over the captions still kept (spark_language.py)."""
+        from pipelines.curate.spark_language import language_marks
+
+        return language_marks(df, self)

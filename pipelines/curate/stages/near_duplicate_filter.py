@@ -63,3 +63,9 @@ class NearDuplicateFilter(Stage):
             else:
                 dup[i], dist[i], dup_of[i] = True, best[0], best[1]
         return C.mark_drops(out, dup, self.name, REASON, dist, dup_of)
+
+    def spark_apply(self, df):
+        """The same decisions on Spark: band buckets, components, this greedy per component (spark_near_dup.py)."""
+        from pipelines.curate.spark_near_dup import near_duplicate_marks
+
+        return near_duplicate_marks(df, self)
