@@ -65,7 +65,10 @@ def clip_scores(context: AssetExecutionContext, config: ClipScoresConfig, tesser
 @asset(deps=[clip_scores], group_name="curation")
 def curated_selection(context: AssetExecutionContext, config: CuratedSelectionConfig, tessera: TesseraResource):
     """Kept samples (curate/curated) and the drop ledger (curate/dropped) over the scored pool; finished shards
-    whose clip_scores partition has not run yet are left out, logged and listed as `unscored_shards`.
+    whose clip_scores partition has not run yet are left out, logged and listed as `unscored_shards`. It runs shard
+    by shard (pipelines/curate/shard_select.py: exact top-fraction threshold from the scored shards' histograms,
+    bucketed dedups), so its memory is bounded by a shard or a bucket; it is still one unpartitioned asset that
+    re-selects every scored shard after each clip_scores partition.
 
     Metadata: preset, CLIP model, keep rate against the preset's band, drops by stage and reason (table) and the CLIP
     score histogram with the preset's threshold (image)."""
