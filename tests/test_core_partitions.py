@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.core.errors import TesseraUserError
 from pipelines.core.locks import lock_path, try_exclusive
-from pipelines.core.partitions import check_partition_name, default_partition_name, prepare_partition
+from pipelines.core.partitions import OutsideLock, check_partition_name, default_partition_name, prepare_partition
 from pipelines.core.partitions_store import (
     ManifestStore, Option, PartitionManifest, check_same_inputs, earlier_keys, flag, finished_partitions,
 )
@@ -87,3 +87,29 @@ def test_driver_classifies_once_under_both_locks_then_reuses(tmp_path):
     assert (out / "parts" / "w.json").exists()
     with pytest.raises(TesseraUserError, match="other files"):
         prepare_partition(STORE, [tmp_path / "v.csv"], out, source="laion", classify=classify, partition="w")
+
+
+def test_outside_lock_step_classifies_without_the_folder_lock_and_settles_with_partitions_saved_meanwhile(tmp_path):
+    out, seen = tmp_path / "out", {}
+
+    def classify(out: Path, name: str, earlier: list) -> PartitionManifest:
+        seen["locks"] = (try_exclusive(lock_path(out, f"partition-{name}")),
+                         try_exclusive(lock_path(out, "ingest-folder")))
+        seen["earlier"] = [m.name for m in earlier]
+        STORE.save(out, _manifest("other", 0, 3))  # another run's partition, saved while this one classified
+        return _manifest(name, -1, 2, files=[tmp_path / "a.parquet"])
+
+    def settle(out: Path, draft: PartitionManifest, added: list) -> PartitionManifest:
+        seen["added"] = [m.name for m in added]
+        seen["settle_folder_lock_free"] = try_exclusive(lock_path(out, "ingest-folder"))
+        return draft.model_copy(update={"start_shard_id": STORE.next_shard_id(out)})
+
+    STORE.save(out, _manifest("first", 3, 1))
+    got = prepare_partition(STORE, [tmp_path / "a.parquet"], out, source="laion", partition="p",
+                            classify=OutsideLock(classify, settle))
+    assert seen == {"locks": (False, True), "earlier": ["first"], "added": ["other"],
+                    "settle_folder_lock_free": False}
+    assert got.start_shard_id == 4 and STORE.get(out, "p") == got
+    seen.clear()
+    assert prepare_partition(STORE, [tmp_path / "a.parquet"], out, source="laion", partition="p",
+                             classify=OutsideLock(classify, settle)) == got and seen == {}  # reused, not redone

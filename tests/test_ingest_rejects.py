@@ -5,7 +5,9 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 from conftest import write_parquet
 
+from pipelines.cli.main import main
 from pipelines.core import schema as S
+from pipelines.core.shards import complete_shards
 from pipelines.ingest.metadata_preparer import MetadataPreparer
 
 
@@ -65,3 +67,37 @@ def test_prepare_is_idempotent(tmp_path):
     mtime = prepared.stat().st_mtime_ns
     again = MetadataPreparer(out, 100).prepare("laion", [meta], "m")
     assert again == first and prepared.stat().st_mtime_ns == mtime
+
+
+LOCAL = ["--allow-private-network", "--per-host-rate", "1000", "--processes", "1", "--threads", "4", "--quiet"]
+
+
+def test_prepare_only_stops_before_download_and_a_later_run_downloads_what_was_prepared(tmp_path, make_images,
+                                                                                         capsys):
+    urls = make_images(3, "prep")
+    meta = write_parquet(tmp_path / "m.parquet", [{"URL": u, "TEXT": f"t{i}"} for i, u in
+                                                  enumerate(urls + [urls[0], "ftp://h/x.jpg", None])])
+    out = tmp_path / "out"
+    args = ["ingest", "--source", "laion", "--metadata", str(meta), "--out", str(out), "--samples-per-shard", "2"]
+    assert main([*args, "--prepare-only"]) == 0
+    said = capsys.readouterr().out
+    assert "6 rows -> 3 accepted, 3 rejected (duplicate_url 1, invalid_url 1, missing_url 1)" in said
+    assert "2 shards planned (00000-00001, 2 rows each)" in said and "without --prepare-only" in said
+    assert not (out / S.SHARDS_DIR).exists() and (out / S.PARTITIONS_DIR / "m.json").exists()
+    prepared = out / S.PREPARED_DIR / "m.parquet"
+    mtime = prepared.stat().st_mtime_ns
+    assert main([*args, *LOCAL]) == 0
+    assert prepared.stat().st_mtime_ns == mtime  # reused, not prepared again
+    shards = complete_shards(out)
+    assert len(shards) == 2
+    assert sum(len(pq.read_table(s.parquet)) for s in shards) == 3
+
+
+def test_prepare_only_is_refused_in_one_line_for_tracks_without_a_separate_prepare_step(tmp_path, capsys):
+    smiles = tmp_path / "m.smi"
+    smiles.write_text("CCO ethanol\n")
+    assert main(["ingest", "--source", "molecules", "--metadata", str(smiles), "--out", str(tmp_path / "o"),
+                 "--prepare-only"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--prepare-only" in err and "image-text pair sources only" in err
+    assert not (tmp_path / "o").exists()

@@ -12,16 +12,23 @@ Locks (`pipelines.core.locks`), one rule for every track:
 - the partition lock (`.locks/partition-<p>.lock`) is held for everything that writes the partition's files:
   prepare, download / cut / featurize, linking. A second run on the same partition waits (`wait=True`, Dagster)
   or stops with one line naming the holder (the CLI's default);
-- the folder lock (`.locks/ingest-folder.lock`) only while a step reads other partitions' state (earlier-partition
-  dedup), allocates shard ids and writes its manifest, and while folder-wide files are rewritten. Today that is
-  the whole classify step of every track (`reuse_or_prepare`). It is taken inside a partition lock, never the
-  other way round, and always waits.
+- the folder lock (`.locks/ingest-folder.lock`) only while a step reads other partitions' state, allocates shard
+  ids and writes its manifest, and while folder-wide files are rewritten. It is taken inside a partition lock,
+  never the other way round, and always waits. A plain `Classify` step runs whole under it (video, molecules).
+  An `OutsideLock` step (pairs and the images of documents) holds it twice, briefly: once to take the snapshot of
+  the partitions saved so far, once to settle and save; its classify runs between, under the partition lock only.
+
+Partition order is the order manifests are saved (= shard-id order). A partition's earlier partitions are exactly
+those saved before its own manifest: the snapshot plus any saved while it classified. `settle` sees the latter
+(`added`) under the lock and re-checks against them, so two preparations of different partitions running at once
+get the same outcome as running them one after another in the order they save.
 """
 
 from __future__ import annotations
 
 import re
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -32,6 +39,16 @@ from pipelines.core.partitions_store import ManifestStore, Option, SourceManifes
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 Classify = Callable[[Path, str], SourceManifest]  # (ingest folder, partition name) -> the manifest to save
+
+
+@dataclass(frozen=True)
+class OutsideLock:
+    """A classify step that runs outside the folder lock: `classify(out, name, earlier)` against a snapshot of the
+    manifests saved so far (a draft manifest), then under the lock `settle(out, draft, added)` with the manifests saved
+    since (re-check against them, allocate shard ids) gives the manifest to save."""
+
+    classify: Callable[[Path, str, list], SourceManifest]
+    settle: Callable[[Path, SourceManifest, list], SourceManifest]
 
 
 def check_partition_name(name: str) -> str:
@@ -78,12 +95,13 @@ def open_partition(out: Path, files: Sequence[Path], *, partition: str | None = 
 
 
 def reuse_or_prepare(store: ManifestStore, out: Path, name: str, *, files: Sequence[Path], source: str,
-                     classify: Classify, options: Iterable[Option] = (), before: Callable[[Path], object] | None = None,
-                     reads_folder: bool = True) -> SourceManifest:
+                     classify: Classify | OutsideLock, options: Iterable[Option] = (),
+                     before: Callable[[Path], object] | None = None, reads_folder: bool = True) -> SourceManifest:
     """The manifest of `name` if it was prepared from the same inputs, else `classify(out, name)`, saved last.
 
     Under the folder lock when the step reads other partitions or allocates shard ids (`reads_folder`); `before(out)`
-    runs first under the same lock (a folder-wide setting check)."""
+    runs first under the same lock (a folder-wide setting check). An `OutsideLock` step classifies between two short
+    holds of the folder lock (snapshot, then settle and save)."""
     with folder_lock(out) if reads_folder else nullcontext():
         if before is not None:
             before(out)
@@ -91,12 +109,21 @@ def reuse_or_prepare(store: ManifestStore, out: Path, name: str, *, files: Seque
         if existing is not None:
             check_same_inputs(existing, out, files, source, options)
             return existing
-        manifest = classify(out, name)
+        if not isinstance(classify, OutsideLock):
+            manifest = classify(out, name)
+            store.save(out, manifest)
+            return manifest
+        earlier = store.load(out)
+    draft = classify.classify(out, name, earlier)  # the caller holds the partition lock: nobody else writes `name`
+    with folder_lock(out):
+        seen = {m.name for m in earlier}
+        manifest = classify.settle(out, draft, [m for m in store.load(out) if m.name not in seen])
         store.save(out, manifest)
         return manifest
 
 
-def prepare_partition(store: ManifestStore, files: Sequence[Path], out: Path, *, source: str, classify: Classify,
+def prepare_partition(store: ManifestStore, files: Sequence[Path], out: Path, *, source: str,
+                      classify: Classify | OutsideLock,
                       partition: str | None = None, endings: Iterable[str] = (), options: Iterable[Option] = (),
                       before: Callable[[Path], object] | None = None, wait: bool = False) -> SourceManifest:
     """Validate name and folder, lock the partition, then reuse its manifest or classify and save it (the driver

@@ -48,8 +48,7 @@ def prepare_partition(source: str, files: list[Path], out: Path, *, partition: s
     preparer = MetadataPreparer(out, samples_per_shard)
     return prepare_core_partition(
         PAIR_PARTITIONS, files, out, source=get_source(source).name, partition=partition, wait=wait,
-        before=preparer.check_folder,
-        classify=lambda out, name: preparer.classify(source, files, name))
+        before=preparer.check_folder, classify=preparer.step(source, files))
 
 
 def partition_manifest(out: Path, name: str) -> PartitionManifest:

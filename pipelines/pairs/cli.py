@@ -14,12 +14,21 @@ from pipelines.core.errors import TesseraUserError
 
 
 def ingest_cli(args: argparse.Namespace) -> int:
-    """Prepare the partition, download its images, then print the end-of-ingest report."""
+    """Prepare the partition, download its images, then print the end-of-ingest report (`--prepare-only`: the
+    prepare summary, no download)."""
     from pipelines.ingest.download_options import image_ingest_options
-    from pipelines.ingest.sequence import ingest
+    from pipelines.ingest.sequence import ingest, prepare_partition
     from pipelines.folders import print_ingest_report
 
-    manifest = ingest(args.source, args.metadata, args.out, **image_ingest_options(args))
+    options = image_ingest_options(args)
+    if args.prepare_only:  # stop before any download; the same command without the flag reuses this partition
+        from pipelines.ingest.metadata_preparer import prepare_summary
+
+        manifest = prepare_partition(args.source, args.metadata, args.out, partition=options["partition"],
+                                     samples_per_shard=options["samples_per_shard"], wait=options["wait"])
+        print(prepare_summary(args.out, manifest))
+        return 0
+    manifest = ingest(args.source, args.metadata, args.out, **options)
     print_ingest_report(args.out, manifest, brief=args.quiet)
     return 0
 

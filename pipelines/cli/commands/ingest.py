@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipelines.core.errors import TesseraUserError
 from pipelines.tracks import all_sources, track_of_source, tracks
 
 
@@ -38,6 +39,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--partition", help="partition name (default: derived from the file names)")
     p.add_argument("--quiet", action="store_true", help="print only the final one-line summary")
     p.add_argument(
+        "--prepare-only", action="store_true",
+        help="validate, dedup URLs against this and earlier partitions, write the rejects ledger and the partition "
+             "manifest, print what would be downloaded (rows, accepted, rejected by reason, shards planned) and "
+             "stop before any download; the same command without it later downloads what was prepared "
+             "(image-text pair sources only)",
+    )
+    p.add_argument(
         "--wait", action="store_true",
         help="if another run is writing the same partition, wait for it (default: stop with a message naming it)",
     )
@@ -51,4 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Hand the arguments to the ingest command of the track that reads `--source`."""
-    return int(track_of_source(args.source).get("ingest_cli")(args) or 0)
+    track = track_of_source(args.source)
+    if args.prepare_only and track.name != "pairs":
+        raise TesseraUserError(f"--prepare-only: the {track.title.lower()} track (--source {args.source}) has no "
+                               "separate prepare step yet; it is supported for image-text pair sources only")
+    return int(track.get("ingest_cli")(args) or 0)
