@@ -84,16 +84,15 @@ def synthetic_captions(context: AssetExecutionContext, config: SyntheticCaptions
 
     Metadata: this run's counts, and the partition's caption statuses (`caption_status` table)."""
     from models.tiny_text import resolve_model
-    from pipelines.core.shard_reader import load_curated_keys
     from pipelines.caption.synthetic_captioner import SyntheticCaptioner
 
     curate = tessera.path("curate")
-    curated = load_curated_keys(curate) if (curate / "curated").is_dir() else None
     path, name = resolve_model(config.captioner, "captioner")
     stage = SyntheticCaptioner(model=path, backend=config.backend, num_beams=config.num_beams,
                                max_new_tokens=config.max_new_tokens, prompt=config.prompt)
     own = partition_shard_ids(tessera.path("ingest"), context.partition_key)
-    parts = [p for p in image_shard_parts(tessera.path("ingest"), curated) if p.part_id in own]
+    # Each shard's unit reads its own curated/<shard>.parquet: no pool-wide key set, whatever the selection's layout.
+    parts = image_shard_parts(tessera.path("ingest"), curate if (curate / "curated").is_dir() else None, own)
     summary = jobs.synthesize(parts, tessera.path(CAPTIONS_ROOT, SYNTHETIC_DIR), stage, caption_runner(tessera),
                               jobs.models_json(captioner=name), progress=False)
     context.log.info(summary.text())

@@ -35,8 +35,10 @@ def test_caption_command_curated_resume(tmp_path, tiny_cache, capsys):  # noqa: 
     ingest = make_ingest(tmp_path / "ingest", [shard0, _samples("k1", 3)])
     curate = tmp_path / "curate"
     (curate / "curated").mkdir(parents=True)
+    # One curated file per ingest shard, as `tessera curate` writes them.
     keep = ["k0000", "k0001", "k0bad", "k1000", "k1002"]
-    pq.write_table(pa.table({"key": keep}), curate / "curated" / "00000.parquet")
+    pq.write_table(pa.table({"key": keep[:3]}), curate / "curated" / "00000.parquet")
+    pq.write_table(pa.table({"key": keep[3:]}), curate / "curated" / "00001.parquet")
     out = tmp_path / "out"
     args = ["caption", str(ingest), "--out", str(out), "--curated", str(curate), "--captioner", "tiny",
             "--llm", "tiny", "--caption-num-beams", "1", "--caption-max-new-tokens", "6", "--num-beams", "1",

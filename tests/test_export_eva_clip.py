@@ -66,7 +66,8 @@ def test_export_curated_only_and_errors(tmp_path, capsys):
     laion, _ = _sources(tmp_path)
     cur = tmp_path / "cur" / "curated"
     cur.mkdir(parents=True)
-    pq.write_table(pa.table({"key": ["l0001", "m0002"]}), cur / "00000.parquet")
+    pq.write_table(pa.table({"key": ["l0001"]}), cur / "00000.parquet")  # one file per ingest shard
+    pq.write_table(pa.table({"key": ["m0002"]}), cur / "00001.parquet")
     out = tmp_path / "eva"
     assert main(["export-eva-clip", str(laion), "--out", str(out), "--curated", str(tmp_path / "cur")]) == 0
     assert sorted(k for k, *_ in _read(out)) == ["l0001", "m0002"]

@@ -29,12 +29,13 @@ def ingest(tmp_path):
     (root / "shards" / "00002.tar").write_bytes(b"")  # unfinished shard: no _stats.json, must be ignored
     caps = tmp_path / "captions" / "fused"
     caps.mkdir(parents=True)
-    pq.write_table(pa.table({"key": ["a0001", "b0002"], "final_caption": ["fused one", "fused two"]}),
-                   caps / "00000.parquet")
+    # Caption parts and curated files per ingest shard, as `tessera caption` and `tessera curate` write them.
+    pq.write_table(pa.table({"key": ["a0001"], "final_caption": ["fused one"]}), caps / "00000.parquet")
+    pq.write_table(pa.table({"key": ["b0002"], "final_caption": ["fused two"]}), caps / "00001.parquet")
     cur = tmp_path / "curate" / "curated"
     cur.mkdir(parents=True)
-    keep = [f"a{i:04d}" for i in range(5)] + ["awide"] + [f"b{i:04d}" for i in range(3)]
-    pq.write_table(pa.table({"key": keep}), cur / "00000.parquet")
+    pq.write_table(pa.table({"key": [f"a{i:04d}" for i in range(5)] + ["awide"]}), cur / "00000.parquet")
+    pq.write_table(pa.table({"key": [f"b{i:04d}" for i in range(3)]}), cur / "00001.parquet")
     return root
 
 

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from pipelines.core import schema as S
 from pipelines.core.errors import TesseraUserError
-from pipelines.core.shard_reader import shard_samples
+from pipelines.core.shard_reader import curated_folder, shard_curated_keys, shard_samples
 from pipelines.core.shard_job import ShardJob
 from pipelines.core.shards import complete_shards
 from pipelines.core.shard_io import read_json, write_json_atomic
@@ -43,17 +43,21 @@ def part_job(out_dir: Path) -> ShardJob:
     return ShardJob(out_dir)
 
 
-def image_shard_parts(ingest_out: Path, curated: set[str] | None) -> list[Part]:
-    """One part per finished ingest shard: successful samples (key, raw_caption, image), curated ones only."""
+def image_shard_parts(ingest_out: Path, curate_out: Path | None, shard_ids=None) -> list[Part]:
+    """One part per finished ingest shard (those among `shard_ids` when given): successful samples (key,
+    raw_caption, image), only the keys of the shard's own curated/ file when a curation folder is given."""
+    curated_folder(curate_out)  # a wrong --curated fails before any work
 
     def loader(shard):
         def load():
-            table, skipped = shard_samples(shard, {}, curated)
+            table, skipped = shard_samples(shard, {}, shard_curated_keys(curate_out, shard.shard_id))
             return table.select([S.KEY, RAW_CAPTION, "image"]), skipped
 
         return load
 
-    return [Part(shard.shard_id, loader(shard)) for shard in complete_shards(ingest_out)]
+    wanted = None if shard_ids is None else set(shard_ids)
+    return [Part(shard.shard_id, loader(shard)) for shard in complete_shards(ingest_out)
+            if wanted is None or shard.shard_id in wanted]
 
 
 def synthetic_parts(synthetic_dir: Path) -> list[Part]:

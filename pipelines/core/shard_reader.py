@@ -83,25 +83,52 @@ class TarShard:
 
 
 def load_curated_keys(curate_out: Path | None) -> set[str] | None:
-    """Keys kept by curation, or None (keep everything) when no curation folder is given."""
-    if curate_out is None:
+    """Every key kept by curation, or None (keep everything) when no curation folder is given. Pool-wide: the
+    image phases (caption, tokenize, export) read one shard's keys with `shard_curated_keys` instead."""
+    folder = curated_folder(curate_out)
+    if folder is None:
         return None
-    folder = Path(curate_out) / CURATED_DIR
-    if not folder.is_dir():
-        raise TesseraUserError(f"--curated {curate_out} has no {CURATED_DIR}/ folder (not a `tessera curate` output?)")
     keys: set[str] = set()
     for f in sorted(folder.glob("*.parquet")):
         keys.update(str(k) for k in pq.read_table(f, columns=[S.KEY]).column(S.KEY).to_pylist())
     return keys
 
 
+def curated_folder(curate_out: Path | None) -> Path | None:
+    """`CURATE_OUT/curated/`, None when no curation folder is given; one line when it is not a curation output."""
+    if curate_out is None:
+        return None
+    folder = Path(curate_out) / CURATED_DIR
+    if not folder.is_dir():
+        raise TesseraUserError(f"--curated {curate_out} has no {CURATED_DIR}/ folder (not a `tessera curate` output?)")
+    return folder
+
+
+def shard_curated_keys(curate_out: Path | None, shard_id: str) -> set[str] | None:
+    """The keys curation kept in one ingest shard (`curated/<shard id>.parquet`; none when the shard has no file,
+    as when it was ingested after the selection), or None (keep everything) when no curation folder is given."""
+    folder = curated_folder(curate_out)
+    if folder is None:
+        return None
+    path = folder / f"{shard_id}.parquet"
+    if not path.is_file():
+        return set()
+    try:
+        return {str(k) for k in pq.read_table(path, columns=[S.KEY]).column(S.KEY).to_pylist()}
+    except (OSError, pa.ArrowInvalid, KeyError) as err:
+        raise TesseraUserError(f"{path} is not a readable curated shard with a {S.KEY!r} column ({err})") from None
+
+
 def shard_samples(shard: ShardPaths, captions: dict[str, str], curated: set[str] | None,
                   with_json: bool = False) -> tuple[pa.Table, dict[str, int]]:
     """Successful samples of one image shard (key, caption, raw_caption, image, width, height, source) and skip
-    counts; `captions` replaces a key's raw caption, `curated` (when given) keeps only its keys."""
+    counts; `captions` replaces a key's raw caption, `curated` (when given) keeps only its keys. Both are the
+    shard's own: a curated key that the shard does not hold is refused (curated/ is read one file per shard)."""
     side = read_sidecar(shard)
     names = set(side.column_names)
     rows = [r for r in side.to_pylist() if r.get(S.STATUS) == S.STATUS_SUCCESS]
+    if curated:
+        check_curated_keys(curated, {str(r[S.KEY]) for r in rows}, shard)
     members = read_members(shard.tar) if shard.tar.exists() else {}
     skipped = {"not_curated": 0, "missing_in_tar": 0}
     cols: dict[str, list] = {k: [] for k in ("key", "caption", "raw_caption", "image", "width", "height", "source")}
@@ -132,3 +159,13 @@ def shard_samples(shard: ShardPaths, captions: dict[str, str], curated: set[str]
     types = {"image": pa.binary(), "json": pa.binary(), "width": pa.int64(), "height": pa.int64()}
     table = pa.table({k: pa.array(v, types.get(k, pa.string())) for k, v in cols.items()})
     return table, skipped
+
+
+def check_curated_keys(curated: set[str], shard_keys: set[str], shard: ShardPaths) -> None:
+    """Refuse a shard's curated keys that it does not hold as downloaded samples (a curated/ of another layout)."""
+    foreign = curated - shard_keys
+    if foreign:
+        raise TesseraUserError(
+            f"{CURATED_DIR}/{shard.shard_id}.parquet lists key {min(foreign)!r}, which shard {shard.shard_id} does "
+            f"not hold as a downloaded sample: {CURATED_DIR}/ is read one file per ingest shard, as `tessera curate` "
+            "writes it")

@@ -14,26 +14,26 @@ from __future__ import annotations
 
 import io
 import json
-import math
-import random
 import tarfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
-from pipelines.core import schema as S
+import numpy as np
+
+from pipelines.caption.samples import CAPTION_DROPPED, CaptionParts
 from pipelines.core.errors import TesseraUserError
-from pipelines.caption.samples import CAPTION_DROPPED, load_final_captions
-from pipelines.core.shard_reader import load_curated_keys, shard_samples
+from pipelines.core.shard_reader import curated_folder, shard_samples
 from pipelines.core.shard_job import ShardJob
-from pipelines.core.shards import ShardPaths, complete_shards, read_sidecar
+from pipelines.core.shards import complete_shards
+from pipelines.export.plan import Shard, ShardSummary, available, chosen_counts, offsets, plan, shard_eligible, summarise
 from pipelines.export.folder import (
     INDEX, check_export_name, fingerprint, is_complete, read_index, register, remove_stale_units, unit_name,
 )
 
 MANIFEST = INDEX  # the folder's export index, under the name the Dagster asset removes before a rebuild
-FORMAT = "tessera-eva-clip-export/2"  # part of every fingerprint: a change of layout makes new ids
+FORMAT = "tessera-eva-clip-export/3"  # part of every fingerprint: a change of layout (/3: per-shard digests) makes new ids
 
 
 def parse_weights(text: str | None) -> dict[str, float] | None:
@@ -53,48 +53,20 @@ def parse_weights(text: str | None) -> dict[str, float] | None:
     return {k: v / total for k, v in weights.items()}
 
 
-Ref = tuple[int, str]  # (index of the SRC folder, key inside it)
-
-
-def _eligible(shards: list[tuple[int, ShardPaths]], curated: set[str] | None,
-              dropped: set[str]) -> tuple[dict[str, list[Ref]], int]:
-    """source -> (folder, key) of downloaded, curated samples not caption-dropped, in shard order, and the number
-    caption-dropped; from sidecars only, no image reads. Curation and drops apply to folder 0 only."""
-    by_source: dict[str, list[Ref]] = {}
-    n_dropped = 0
-    for idx, shard in shards:
-        side = read_sidecar(shard, columns=[S.KEY, S.STATUS, S.SOURCE])
-        for key, status, source in zip(*(side[c].to_pylist() for c in (S.KEY, S.STATUS, S.SOURCE))):
-            key = str(key)
-            if status != S.STATUS_SUCCESS or (idx == 0 and curated is not None and key not in curated):
-                continue
-            if idx == 0 and key in dropped:
-                n_dropped += 1
-                continue
-            by_source.setdefault(source or "unknown", []).append((idx, key))
-    return by_source, n_dropped
-
-
-def plan(by_source: dict[str, list[Ref]], weights: dict[str, float] | None, seed: int) -> dict[str, set[Ref]]:
-    """The keys each source contributes so that the mix matches `weights` exactly (up to rounding)."""
-    if weights is None:
-        return {s: set(keys) for s, keys in by_source.items()}
-    missing = [s for s in weights if not by_source.get(s)]
-    if missing:
-        raise TesseraUserError(f"--weights names sources with no samples: {', '.join(missing)} "
-                               f"(found: {', '.join(sorted(by_source)) or 'none'})")
-    total = min(len(by_source[s]) / w for s, w in weights.items())
-    rng = random.Random(seed)
-    return {s: set(rng.sample(by_source[s], math.floor(w * total + 1e-9))) for s, w in weights.items()}
-
-
-def _stream(shards: list[tuple[int, ShardPaths]], source: str, keys: set[Ref], captions, curated,
-            prefix: bool) -> Iterator[dict]:
-    for idx, shard in shards:
-        table, _ = shard_samples(shard, captions if idx == 0 else {}, curated if idx == 0 else None, with_json=True)
+def _stream(shards: list[Shard], summaries: list[ShardSummary], source: str, mask: np.ndarray | None,
+            captions: CaptionParts, curate_out: Path | None, prefix: bool) -> Iterator[dict]:
+    """The chosen samples of `source`, shard by shard, each shard reading its own sidecar, curation and captions."""
+    for (idx, shard), summary, start in zip(shards, summaries, offsets(summaries, source)):
+        n = summary.counts.get(source, 0)
+        if not n or (mask is not None and not mask[start:start + n].any()):
+            continue
+        by_source, _, own = shard_eligible((idx, shard), captions, curate_out)
+        keys = by_source.get(source, [])
+        picked = set(keys) if mask is None else {k for k, keep in zip(keys, mask[start:start + n]) if keep}
+        table, _ = shard_samples(shard, own.final, None, with_json=True)  # `picked` holds curated keys only
         for row in table.to_pylist():
-            if row["source"] == source and (idx, row["key"]) in keys:
-                row["caption_source"] = "final_caption" if idx == 0 and row["key"] in captions else "raw"
+            if row["source"] == source and row["key"] in picked:
+                row["caption_source"] = "final_caption" if row["key"] in own.final else "raw"
                 row["ingest_key"], row["src"] = row["key"], idx
                 row["key"] = f"{idx}_{row['key']}" if prefix else row["key"]
                 yield row
@@ -136,31 +108,37 @@ def _write_shard(job: ShardJob, rows: list[dict], unit: str, stats: dict) -> Non
             writer.commit({"samples": len(rows), **stats}, expect={f"{unit}.tar": len(rows)})
 
 
-def export_fingerprint(srcs: list[Path], shards: list[tuple[int, ShardPaths]], chosen: dict[str, set[Ref]],
-                       captions: dict[str, str], weights: dict[str, float] | None, seed: int,
-                       samples_per_shard: int) -> str:
-    """What decides the export's tars: the input shards (by size), the chosen samples, their captions, settings."""
-    used = sorted((key, captions[key]) for refs in chosen.values() for idx, key in refs if idx == 0 and key in captions)
+def export_fingerprint(srcs: list[Path], shards: list[Shard], summaries: list[ShardSummary],
+                       weights: dict[str, float] | None, seed: int, samples_per_shard: int) -> str:
+    """What decides the export's tars: the input shards (by size), each shard's summary (eligible counts per source
+    and a digest of their keys and captions; the plan follows from them and the seed), the settings."""
     return fingerprint([
         FORMAT, [str(Path(s).resolve()) for s in srcs], weights, seed, samples_per_shard,
         [(i, s.shard_id, s.tar.stat().st_size, s.parquet.stat().st_size) for i, s in shards],
-        {source: sorted(refs) for source, refs in chosen.items()}, used,
+        [(i, s.shard_id, m.counts, m.dropped, m.digest) for (i, s), m in zip(shards, summaries)],
     ])
 
 
 def export_eva_clip(srcs: list[Path], out: Path, weights: dict[str, float] | None = None,
                     captions_out: Path | None = None, curate_out: Path | None = None,
-                    samples_per_shard: int = 10_000, seed: int = 0, log=print, name: str | None = None) -> dict:
-    """Write the mixed webdataset shards into `out` as one export; returns its manifest.
+                    samples_per_shard: int = 10_000, seed: int = 0, log=print, name: str | None = None,
+                    shard_ids=None) -> dict:
+    """Write the mixed webdataset shards into `out` as one export; returns its manifest. `shard_ids` keeps only
+    those shards (a Dagster partition's, of one SRC); every shard is read through its own files only.
 
     A rerun of a finished export (same inputs and settings) does nothing; an interrupted one resumes. `name` replaces
     the hashed export id; reused with other inputs or settings, it replaces that export's tars."""
     out, name = Path(out), check_export_name(name) if name else None
-    (captions, dropped), curated = load_final_captions(captions_out), load_curated_keys(curate_out)
     shards = [(i, s) for i, src in enumerate(srcs) for s in complete_shards(src)]
-    by_source, n_dropped = _eligible(shards, curated, dropped)
-    chosen = plan(by_source, weights, seed)
-    fp = export_fingerprint(srcs, shards, chosen, captions, weights, seed, samples_per_shard)
+    captions = CaptionParts(captions_out, [s.shard_id for i, s in shards if i == 0])  # named after no shard: loose
+    if shard_ids is not None:
+        wanted = set(shard_ids)
+        shards = [(i, s) for i, s in shards if s.shard_id in wanted]
+    curated_folder(curate_out)
+    summaries = [summarise(shard, captions, curate_out) for shard in shards]
+    totals = available(summaries)
+    chosen = plan(totals, weights, seed)
+    fp = export_fingerprint(srcs, shards, summaries, weights, seed, samples_per_shard)
     export_id = name or fp[:10]
     job = ShardJob(out)
     done = read_index(out).get(export_id)
@@ -171,9 +149,11 @@ def export_eva_clip(srcs: list[Path], out: Path, weights: dict[str, float] | Non
     out.mkdir(parents=True, exist_ok=True)
     if remove_stale_units(job, export_id, fp):
         log(f"replacing export {export_id} in {out}: made from other inputs or settings")
-    mix = weights or {s: len(k) / max(1, sum(map(len, chosen.values()))) for s, k in chosen.items()}
+    sizes_of = chosen_counts(chosen, totals)
+    mix = weights or {s: n / max(1, sum(sizes_of.values())) for s, n in sizes_of.items()}
     prefix = len(srcs) > 1
-    streams = {s: _stream(shards, s, keys, captions, curated, prefix) for s, keys in chosen.items() if keys}
+    streams = {s: _stream(shards, summaries, s, mask, captions, curate_out, prefix)
+               for s, mask in chosen.items() if sizes_of[s]}
     stats = {"export_id": export_id, "fingerprint": fp}
     sizes: dict[str, int] = {}
     counts: Counter = Counter()
@@ -191,8 +171,8 @@ def export_eva_clip(srcs: list[Path], out: Path, weights: dict[str, float] | Non
         sizes[f"{unit}.tar"] = len(buffer)
     manifest = {"id": export_id, "fingerprint": fp, "srcs": [str(Path(s).resolve()) for s in srcs],
                 "weights": weights, "seed": seed, "samples_per_shard": samples_per_shard,
-                "available": {s: len(k) for s, k in by_source.items()}, "exported": dict(counts),
-                "dropped": {CAPTION_DROPPED: n_dropped}, "key_prefix": prefix,
+                "available": totals, "exported": dict(counts),
+                "dropped": {CAPTION_DROPPED: sum(m.dropped for m in summaries)}, "key_prefix": prefix,
                 "samples": sum(sizes.values()), "shards": len(sizes), "sizes": sizes}
     register(job, manifest)
     log(f"exported {manifest['samples']} samples in {len(sizes)} shards to {out} as {export_id}: {dict(counts)}")

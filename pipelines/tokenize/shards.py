@@ -20,8 +20,9 @@ from pipelines.core import schema as S
 from pipelines.core.errors import TesseraUserError
 from pipelines.tokenize.image_tokenizer import CODES, GRID_H, GRID_W, TOKENIZER, ImageTokenizer, ImageTokenizerConfig
 from pipelines.core.runner import RunnerConfig, StageRunner
-from pipelines.caption.samples import CAPTION_DROPPED, load_final_captions
-from pipelines.core.shard_reader import load_curated_keys, shard_samples
+from pipelines.caption.samples import CAPTION_DROPPED, CaptionParts, shard_inputs
+from pipelines.core.locks import exclusive, lock_path
+from pipelines.core.shard_reader import curated_folder, shard_samples
 from pipelines.core.shard_io import read_json, write_json_atomic
 from pipelines.core.shard_job import ShardJob
 from pipelines.core.shards import complete_shards
@@ -103,12 +104,17 @@ def _split_caption_dropped(samples: pa.Table, dropped_keys: set[str]) -> tuple[p
 
 
 def tokenize_shards(src: Path, out: Path, stage_config: ImageTokenizerConfig, runner_config: RunnerConfig,
-                    captions_out: Path | None = None, curate_out: Path | None = None, log=print) -> dict:
-    """Tokenize all finished shards of `src` not yet done under `out`; returns the manifest."""
+                    captions_out: Path | None = None, curate_out: Path | None = None, log=print,
+                    shard_ids=None) -> dict:
+    """Tokenize the finished shards of `src` (those among `shard_ids` when given) not yet done under `out`; returns
+    the folder's manifest. Each shard's unit reads only its own curated keys and caption parts."""
     out = Path(out)
-    captions, caption_dropped = load_final_captions(captions_out)
-    curated = load_curated_keys(curate_out)
     shards = complete_shards(src)
+    captions = CaptionParts(captions_out, [s.shard_id for s in shards])
+    curated_folder(curate_out)  # a wrong --curated fails before the model loads
+    if shard_ids is not None:
+        wanted = set(shard_ids)
+        shards = [s for s in shards if s.shard_id in wanted]
     check_vq_model(stage_config.vq_model)
     check_config(out, stage_config)
     stage, runner = ImageTokenizer(stage_config), StageRunner(runner_config)
@@ -120,11 +126,11 @@ def tokenize_shards(src: Path, out: Path, stage_config: ImageTokenizerConfig, ru
         with job.unit(shard.shard_id) as writer:
             if writer is None:  # a concurrent run finished it meanwhile
                 continue
-            samples, skipped = shard_samples(shard, captions, curated)
+            own, curated = shard_inputs(shard, captions, curate_out)
+            samples, skipped = shard_samples(shard, own.final, curated)
             sizes.update(zip(samples["width"].to_pylist(), samples["height"].to_pylist()))
             seen += samples.num_rows
-            stats = _tokenize_one(shard.shard_id, samples, skipped, caption_dropped, captions, stage, runner,
-                                  writer)
+            stats = _tokenize_one(shard.shard_id, samples, skipped, own.dropped, own.final, stage, runner, writer)
         log(f"shard {shard.shard_id}: {stats['tokenized']}/{stats['samples']} tokenized, {stats['total_tokens']} "
             f"tokens, {stats['images_per_s']} img/s")
     (w, h), *others = sizes or [(None, None)]
@@ -175,6 +181,12 @@ def write_manifest(out: Path, src: Path, stage_config: StageConfig, job: ShardJo
                    fields: tuple[str, ...] = ("samples", "tokenized", "total_tokens"), name: str = MANIFEST) -> dict:
     """Sum the per-shard stats of `job` (default: the image token shards of `out`) into `OUT/<name>`: each of
     `fields` summed, the dropped and skipped counts merged."""
+    # Partitions of one folder run at once: under the lock, the last writer reads every marker committed before it.
+    with exclusive(lock_path(Path(out), f"manifest-{name}"), what=f"{Path(out) / name}", wait=True):
+        return _write_manifest(out, src, stage_config, job, fields, name)
+
+
+def _write_manifest(out, src, stage_config, job, fields, name) -> dict:
     stats = list((job or token_job(out)).finished().values())
     dropped: Counter = Counter()
     skipped: Counter = Counter()

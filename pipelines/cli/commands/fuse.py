@@ -92,13 +92,11 @@ def run_caption(args: argparse.Namespace) -> int:
     """Caption the images of an ingest folder, then fuse each caption with its alt-text, shard by shard."""
     from pipelines.caption import jobs
     from pipelines.caption.parts import CAPTIONS_DIR, SYNTHETIC_DIR, image_shard_parts, synthetic_parts
-    from pipelines.core.shard_reader import load_curated_keys
     from pipelines.caption.synthetic_captioner import SyntheticCaptioner
 
     if not Path(args.src).is_dir():
         raise TesseraUserError(f"SRC {args.src} is not a folder")
     _backend(args)
-    curated = load_curated_keys(args.curated)
     cap_path, cap_name = _resolve(args.captioner, "captioner", "--captioner")
     llm_path, llm_name = _resolve(args.llm, "llm", "--llm")
     captioner = SyntheticCaptioner(
@@ -107,7 +105,7 @@ def run_caption(args: argparse.Namespace) -> int:
     )
     fuser, runner, hygiene = _fuser_and_runner(args, llm_path)
     out = Path(args.out)
-    s1 = jobs.synthesize(image_shard_parts(args.src, curated), out / SYNTHETIC_DIR, captioner, runner,
+    s1 = jobs.synthesize(image_shard_parts(args.src, args.curated), out / SYNTHETIC_DIR, captioner, runner,
                          jobs.models_json(captioner=cap_name), progress=not args.quiet)
     print(s1.text(), file=sys.stderr)
     models = jobs.models_json(captioner=cap_name, llm=llm_name)
