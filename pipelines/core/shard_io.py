@@ -1,7 +1,9 @@
 """Atomic file writes: write under a temporary name in the destination folder, flush to disk, then rename.
 
 Every temporary file starts with `TMP_PREFIX` and names its target, so a later run can find and remove the leftovers
-of a crashed one (see `pipelines.core.shard_job`).
+of a crashed one (see `pipelines.core.shard_job`). A writer that holds the lock every writer of a file takes (a shard
+job unit) uses the fixed name `fixed_temp_path` gives, so the next writer replaces a dead one's copy by name, without
+listing the folder.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pyarrow.parquet as pq
 from pipelines.core.errors import errno_in_text
 
 TMP_PREFIX = ".tessera-tmp."
+FIXED_TMP_SUFFIX = "w"  # no dot: `count_items` reads the target's extension as the second-to-last dotted part
 
 
 def temp_path(path: Path) -> Path:
@@ -28,6 +31,16 @@ def temp_path(path: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.", dir=path.parent)
     os.close(fd)
     return Path(tmp)
+
+
+def fixed_temp_path(path: Path) -> Path:
+    """The one temporary name of `path` for a writer holding its lock: a dead writer's copy there is removed first."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f"{TMP_PREFIX}{path.name}.{FIXED_TMP_SUFFIX}"
+    tmp.unlink(missing_ok=True)
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # private until renamed, as mkstemp's
+    return tmp
 
 
 def fsync_file(path: Path) -> None:
@@ -52,11 +65,13 @@ def naming(path: Path) -> Iterator[None]:
 
 
 @contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path to write; on success it is synced, made world-readable and renamed to `path`."""
+def atomic_path(path: Path, *, fixed: bool = False) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it is synced, made world-readable and renamed to `path`.
+
+    `fixed`: the caller holds the lock every writer of `path` takes, so the temporary name is `fixed_temp_path`'s."""
     path = Path(path)
     with naming(path):
-        tmp = temp_path(path)
+        tmp = fixed_temp_path(path) if fixed else temp_path(path)
     try:
         with naming(path):
             yield tmp
@@ -74,9 +89,9 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
     return Path(path)
 
 
-def write_json_atomic(obj, path: Path) -> Path:
+def write_json_atomic(obj, path: Path, *, fixed: bool = False) -> Path:
     """Write `obj` as pretty JSON to `path` atomically (used for stats files, the completion markers)."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, fixed=fixed) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
     return Path(path)
 

@@ -65,9 +65,10 @@ class DownloadResult:
     cause: str | None = None  # an environment cause found in the log ("no space left on device", ...)
 
 
-def finished_shard_ids(out: Path) -> set[int]:
-    """Shard ids of `out` whose marker is present and agrees with the files."""
-    return {int(u) for u in ingest_job(out).finished()}
+def finished_shard_ids(out: Path, shard_ids) -> set[int]:
+    """The ids among `shard_ids` whose marker in `out` is present and agrees with the files (one marker each)."""
+    job = ingest_job(out)
+    return {s for s in shard_ids if job.read_marker(f"{s:05d}") is not None}
 
 
 def remove_staging(shard_dir: Path, partition: str) -> None:
@@ -133,7 +134,7 @@ class ImageDownloader:
         shard_dir = out / S.SHARDS_DIR
         shard_dir.mkdir(parents=True, exist_ok=True)
         remove_staging(shard_dir, manifest.name)
-        todo = sorted(set(manifest.shard_ids) - finished_shard_ids(out))
+        todo = sorted(int(u) for u in ingest_job(out).pending(f"{s:05d}" for s in manifest.shard_ids))  # + sweep
         result = DownloadResult(finished=set())
         if todo:
             staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{manifest.name}_", dir=shard_dir))
@@ -158,7 +159,7 @@ class ImageDownloader:
                         ) from None
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
-        result.finished = finished_shard_ids(out) & set(manifest.shard_ids)
+        result.finished = finished_shard_ids(out, manifest.shard_ids)
         for sid in set(manifest.shard_ids) - result.finished - set(result.failed):
             result.failed[sid] = f"shard {sid:05d}: img2dataset did not finish it"
         return result
@@ -176,7 +177,7 @@ class ImageDownloader:
         extra = _img2dataset_input(prepared, feed)
         reader = Reader(
             str(feed), "parquet", S.URL, S.CAPTION, None, None, extra, manifest.samples_per_shard,
-            finished_shard_ids(out), str(staging), manifest.start_shard_id,
+            finished_shard_ids(out, manifest.shard_ids), str(staging), manifest.start_shard_id,
         )
         resizer = GuardedResizer(
             image_size=cfg.image_size, resize_mode=cfg.resize_mode, resize_only_if_bigger=cfg.resize_only_if_bigger,

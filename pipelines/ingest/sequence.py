@@ -8,9 +8,11 @@ classify step (`pipelines.ingest.metadata_preparer`).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Iterable
 
 from pipelines.core import schema as S
 from pipelines.core.errors import TesseraEnvironmentError, TesseraUserError
@@ -27,15 +29,51 @@ from pipelines.ingest.sources import get_source, validate_files
 LOGS_DIR = "logs"
 
 
-def write_sizes(out: Path) -> dict[str, int]:
-    """`OUT/sizes.json` and `OUT/shards/sizes.json`: shard tar name -> successful samples (open_clip reads the one
-    beside the tars)."""
-    sizes = {f"{sid}.tar": int(marker["successes"]) for sid, marker in ingest_job(out).finished().items()}
-    with folder_lock(Path(out)):
-        remove_temp_copies(Path(out) / S.SIZES_FILE, Path(out) / S.SHARDS_DIR / S.SIZES_FILE)  # writers hold this lock
-        write_json_atomic(sizes, Path(out) / S.SIZES_FILE)
-        write_json_atomic(sizes, Path(out) / S.SHARDS_DIR / S.SIZES_FILE)
+def _sizes_files(out: Path) -> tuple[Path, Path]:
+    return Path(out) / S.SIZES_FILE, Path(out) / S.SHARDS_DIR / S.SIZES_FILE
+
+
+def _read_sizes(out: Path) -> dict[str, int] | None:
+    """The sizes both files hold, or None when either is missing, unreadable, malformed or they disagree."""
+    found = []
+    for path in _sizes_files(out):
+        try:
+            sizes = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(sizes, dict) or not all(type(n) is int for n in sizes.values()):
+            return None
+        found.append(sizes)
+    return found[0] if found[0] == found[1] else None
+
+
+def write_sizes(out: Path, shard_ids: Iterable[int] | None = None) -> dict[str, int]:
+    """`OUT/sizes.json` and `OUT/shards/sizes.json` (open_clip reads the one beside the tars): shard tar name ->
+    successful samples. Given `shard_ids` (a partition's), only their entries are replaced in the existing files (one
+    marker read each); without, or when the files cannot be used, both are rebuilt from every marker."""
+    out = Path(out)
+    job = ingest_job(out)
+    with folder_lock(out):  # every writer of the two files holds it, so merges of two partitions never lose one
+        remove_temp_copies(*_sizes_files(out))
+        sizes = None if shard_ids is None else _read_sizes(out)
+        if sizes is None:
+            sizes = {f"{sid}.tar": int(marker["successes"]) for sid, marker in job.finished().items()}
+        else:
+            for sid in (f"{s:05d}" for s in shard_ids):
+                marker = job.read_marker(sid)
+                if marker is None:
+                    sizes.pop(f"{sid}.tar", None)
+                else:
+                    sizes[f"{sid}.tar"] = int(marker["successes"])
+            sizes = dict(sorted(sizes.items()))
+        for path in _sizes_files(out):
+            write_json_atomic(sizes, path)  # sorted keys: a merge and a rebuild of the same shards write equal bytes
     return sizes
+
+
+def rebuild_sizes(out: Path) -> dict[str, int]:
+    """Rewrite both `sizes.json` files from every finished shard's marker (the repair of a merged file)."""
+    return write_sizes(out, None)
 
 
 def prepare_partition(source: str, files: list[Path], out: Path, *, partition: str | None = None,
@@ -73,7 +111,7 @@ def download_partition(out: Path, manifest: PartitionManifest, config: DownloadC
             prepared_file(out, manifest.name), out, manifest, progress=progress,
             log_dir=out / LOGS_DIR,
         )
-    write_sizes(out)
+    write_sizes(out, manifest.shard_ids)
     if result.errors:
         warn(f"img2dataset reported {result.errors} errors while downloading partition '{manifest.name}' "
              f"(log: {result.log})")
