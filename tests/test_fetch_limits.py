@@ -17,6 +17,9 @@ IMG = jpeg()
 
 def fetcher(**kw) -> Fetcher:
     kw.setdefault("timeout", 5)
+    # Each case checks one Fetcher's own retry logic: it must not inherit the pauses (a shared Retry-After) that
+    # an earlier case's server asked of this machine's budget.
+    kw.setdefault("host_budget", "process")
     return Fetcher(FetchConfig(allow_private_network=True, respect_robots=False, **kw))
 
 

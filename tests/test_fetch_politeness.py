@@ -90,3 +90,53 @@ def test_per_host_connection_cap_and_rate():
         with ThreadPoolExecutor(6) as pool:
             list(pool.map(lambda i: fetcher.fetch((i, f"{srv.url}/{i}.jpg")), range(6)))
         assert time.monotonic() - begin >= 0.5  # 6 requests at 10/s: the 6th starts 0.5 s after the first
+
+
+def _fetch_all(url: str, n: int, connections: int, rate: float, barrier) -> None:
+    """One download process: `n` fetches of `url` from 8 threads, after every process is ready."""
+    fetcher = Fetcher(local(respect_robots=False, per_host_connections=connections, per_host_rate=rate))
+    barrier.wait()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: fetcher.fetch((i, f"{url}/{i % 4}.jpg")), range(n)))
+
+
+def test_caps_hold_for_four_processes_of_one_machine():
+    import multiprocessing
+
+    lock, state, starts = threading.Lock(), {"now": 0, "max": 0}, []
+
+    def slow(h):
+        with lock:
+            starts.append(time.monotonic())
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+        time.sleep(0.05)
+        with lock:
+            state["now"] -= 1
+        send(h, 200, IMG)
+
+    with serve({f"/{i}.jpg": slow for i in range(4)}) as srv:
+        ctx = multiprocessing.get_context("spawn")
+        barrier = ctx.Barrier(4)
+        procs = [ctx.Process(target=_fetch_all, args=(srv.url, 10, 3, 20.0, barrier)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert all(p.exitcode == 0 for p in procs)
+    assert len(starts) == 40
+    assert state["max"] <= 3  # four processes, cap 3: never more than three connections at once
+    span = max(starts) - min(starts)
+    assert span >= 39 / 20.0 * 0.85, span  # 40 starts at 20/s for the machine, not 80/s for four processes
+    assert max(sum(1 for t in starts if s <= t < s + 0.5) for s in starts) <= 0.5 * 20 + 2
+
+
+def test_crawl_delay_lowers_the_rate(caplog):
+    routes = {"/robots.txt": body(b"User-agent: tessera\nCrawl-delay: 1\n"), "/a.jpg": body(IMG)}
+    with serve(routes) as srv, caplog.at_level("WARNING"):
+        fetcher = Fetcher(local(per_host_rate=100))
+        begin = time.monotonic()
+        for i in range(3):
+            assert fetcher.fetch((i, srv.url + "/a.jpg"))[2] is None
+        assert time.monotonic() - begin >= 2.0  # 3 images 1 s apart (robots.txt's integer seconds), not 100/s
+    assert "Crawl-delay of 1 s: 1 requests/s" in caplog.text

@@ -69,9 +69,12 @@ def _add_guards(p: argparse.ArgumentParser) -> None:
                        help="largest width*height accepted, read from the image header before decoding "
                             "(default 89478485, Pillow's limit); for video, the largest frame decoded")
     guard.add_argument("--per-host-connections", type=int, default=4,
-                       help="open connections per host and download process (default 4)")
+                       help="open connections per host, shared by every download process of this machine (of the "
+                            "whole cluster under --distributor ray) (default 4)")
     guard.add_argument("--per-host-rate", type=float, default=8.0,
-                       help="requests started per second per host and download process (default 8)")
+                       help="requests started per second per host, shared by every download process of this machine "
+                            "(of the whole cluster under --distributor ray); a robots.txt Crawl-delay lowers it to "
+                            "1/delay (default 8)")
     guard.add_argument("--ignore-robots", action="store_true", help="do not fetch or honour robots.txt (not advised)")
     guard.add_argument("--no-opt-out", action="store_true",
                        help="ignore X-Robots-Tag noai/noindex headers (not advised)")

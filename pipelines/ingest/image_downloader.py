@@ -184,8 +184,11 @@ class ImageDownloader:
             encode_quality=cfg.encode_quality, encode_format=cfg.encode_format,
             max_image_pixels=cfg.fetch.max_image_pixels,
         )
+        fetch = cfg.fetch
+        if cfg.distributor == "ray" and fetch.host_budget == "machine":  # the workers span the cluster's machines
+            fetch = fetch.model_copy(update={"host_budget": "cluster"})
         downloader = GuardedDownloader(
-            cfg.fetch, sample_writer_class=WebDatasetSampleWriter, resizer=resizer, thread_count=cfg.threads,
+            fetch, sample_writer_class=WebDatasetSampleWriter, resizer=resizer, thread_count=cfg.threads,
             save_caption=True, extract_exif=True, output_folder=str(staging), column_list=reader.column_list,
             number_sample_per_shard=manifest.samples_per_shard, oom_shard_count=5, compute_hash="sha256",
             verify_hash_type=None, encode_format=cfg.encode_format, blurring_bbox_col=None,

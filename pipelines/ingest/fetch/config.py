@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -31,8 +32,12 @@ class FetchConfig(BaseModel):
     # Seconds for the whole fetch of one URL (connect, TLS, redirects, retries, body), not for one socket read.
     timeout: float = Field(10.0, gt=0)
     max_redirects: int = Field(5, ge=0, le=20)
+    # Both caps hold per host for every process sharing `host_budget`: "machine" (default) counts all download
+    # processes of this machine together, "cluster" every worker of the Ray cluster (set for --distributor ray),
+    # "process" each process alone. A robots.txt Crawl-delay lowers the rate further: min(rate, 1/delay).
     per_host_connections: int = Field(4, ge=1)
-    per_host_rate: float = Field(8.0, gt=0)  # request starts per second per host, per process
+    per_host_rate: float = Field(8.0, gt=0)  # request starts per second per host
+    host_budget: Literal["process", "machine", "cluster"] = "machine"
     retries: int = Field(2, ge=0)
     backoff_base: float = Field(0.5, ge=0)
     backoff_max: float = Field(8.0, ge=0)

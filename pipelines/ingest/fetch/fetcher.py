@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import io
+import logging
 import random
 import socket
 import ssl
@@ -21,7 +22,7 @@ from urllib.parse import urljoin
 from pipelines.ingest.fetch.address import AddressPolicy, IPAddress, Resolver, resolve_vetted
 from pipelines.ingest.fetch.config import FetchConfig
 from pipelines.ingest.fetch.deadline import Deadline
-from pipelines.ingest.fetch.politeness import HostGate
+from pipelines.ingest.fetch.politeness import HostClosed, HostGate, SharedBudget, host_key
 from pipelines.ingest.fetch.reasons import (
     CONNECTION_ERROR,
     HTTP_ERROR,
@@ -34,7 +35,9 @@ from pipelines.ingest.fetch.robots import ROBOTS_MAX_BYTES, RobotsCache
 from pipelines.ingest.fetch.target import Target, parse_target
 from pipelines.ingest.fetch.transport import Exchange
 
+log = logging.getLogger(__name__)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_HOLD_MARGIN = 5.0  # seconds a shared slot outlives its fetch's deadline before it counts as abandoned
 _RETRY_STATUSES = frozenset({429, 503})
 
 
@@ -79,9 +82,23 @@ def opt_out_directive(values: list[str], token: str, disallowed: tuple[str, ...]
     return None
 
 
+def shared_budget(scope: str) -> SharedBudget | None:
+    """The per-host budget shared at `scope`: None for "process", this machine's files, or the Ray cluster's actor."""
+    if scope == "machine":
+        from pipelines.ingest.fetch.host_budget import MachineBudget
+
+        return MachineBudget()
+    if scope == "cluster":
+        from pipelines.ingest.fetch.ray_budget import ClusterBudget
+
+        return ClusterBudget()
+    return None
+
+
 class Fetcher:
     """Guarded, polite HTTP GET of image URLs. Thread-safe; make one per process (it holds the per-host gate
-    and the robots.txt cache) and call `fetch((key, url))` from any thread."""
+    and the robots.txt cache) and call `fetch((key, url))` from any thread. The per-host caps are shared with the
+    other processes of `config.host_budget` (this machine by default)."""
 
     def __init__(
         self, config: FetchConfig | None = None, *, resolver: Resolver | None = None,
@@ -90,9 +107,21 @@ class Fetcher:
         self.config = cfg = config or FetchConfig()
         self._resolver = resolver or socket.getaddrinfo
         self._policy = AddressPolicy(cfg.allow_private_network, cfg.allowed_networks)
-        self._gate = HostGate(cfg.per_host_connections, cfg.per_host_rate)
-        self._robots = RobotsCache(self._load_robots, cfg.user_agent_token)
+        self._gate = HostGate(cfg.per_host_connections, cfg.per_host_rate, hold=cfg.timeout + _HOLD_MARGIN,
+                              budget=shared_budget(cfg.host_budget))
+        self._robots = RobotsCache(self._load_robots, cfg.user_agent_token, on_delay=self._report_delay)
         self._tls = tls_context or ssl.create_default_context()
+
+    def _report_delay(self, origin: str, delay: float) -> None:
+        """The one line per origin and process that says what a Crawl-delay makes of the rate."""
+        cfg = self.config
+        if delay > cfg.retry_after_cap:
+            log.warning("%s: robots.txt asks a Crawl-delay of %g s, over the %g s cap: its URLs fail as rate_limited",
+                        origin, delay, cfg.retry_after_cap)
+            return
+        rate = min(cfg.per_host_rate, 1.0 / delay)
+        log.warning("%s: robots.txt asks a Crawl-delay of %g s: %.3g requests/s to it (cap %g/s), shared per %s",
+                    origin, delay, rate, cfg.per_host_rate, cfg.host_budget)
 
     def fetch(self, row: tuple[Any, str]) -> tuple[Any, io.BytesIO | None, str | None]:
         """img2dataset's download triple for `(key, url)`: the body, or None and `"<reason>: <detail>"`."""
@@ -112,30 +141,34 @@ class Fetcher:
         for _hop in range(cfg.max_redirects + 1):
             target = parse_target(url)
             addresses = resolve_vetted(target.host, target.port, self._resolver, self._policy)
-            if image and cfg.respect_robots:
-                self._robots.check(target)
-            reply = self._with_retries(target, addresses, deadline, image)
+            delay = self._robots.check(target) if image and cfg.respect_robots else 0.0
+            if delay > cfg.retry_after_cap:
+                raise FetchRefused(RATE_LIMITED, f"robots.txt Crawl-delay {delay:g} s is over the "
+                                                 f"{cfg.retry_after_cap:g} s cap")
+            reply = self._with_retries(target, addresses, deadline, image, delay)
             if reply.location is None:
                 return reply
             url = urljoin(target.url, reply.location)
         raise FetchRefused(TOO_MANY_REDIRECTS, f"more than {cfg.max_redirects}, next was {url[:200]}")
 
-    def _with_retries(self, target: Target, addresses: list[IPAddress], deadline: Deadline, image: bool) -> _Reply:
-        cfg, attempt = self.config, 0
+    def _with_retries(self, target: Target, addresses: list[IPAddress], deadline: Deadline, image: bool,
+                      delay: float) -> _Reply:
+        attempt, key = 0, host_key(target)
         while True:
             attempt += 1
-            closed = self._gate.closed_for(target.host)
-            if closed > 0:
-                raise FetchRefused(RATE_LIMITED, f"{target.host} asked for a pause, {closed:.0f} s left")
             # The first request of a URL may queue behind its host for as long as politeness needs; the
             # deadline starts when it goes out and bounds everything after, including later queueing.
-            if not self._gate.acquire(target.host, deadline.at):
+            try:
+                slot = self._gate.acquire(key, deadline.at, delay)
+            except HostClosed as closed:
+                raise FetchRefused(RATE_LIMITED, f"{target.host} asked for a pause, {closed.seconds:.0f} s left") from None
+            if slot is None:
                 raise deadline.refusal(f"waiting for a free slot on {target.host}")
             try:
                 deadline.start()
                 outcome = self._attempt(target, addresses, deadline, image)
             finally:
-                self._gate.release(target.host)
+                self._gate.release(slot)
             if isinstance(outcome, _Reply):
                 return outcome
             self._wait_to_retry(target, outcome, attempt, deadline)
@@ -149,13 +182,13 @@ class Fetcher:
             give_up = FetchRefused(RATE_LIMITED, f"{target.host} answered {retry.status} {attempt} times")
         if retry.after is not None and retry.after > cfg.retry_after_cap:
             # Not worth waiting for, but honoured: this process sends that host nothing until then.
-            self._gate.close(target.host, time.monotonic() + retry.after)
+            self._gate.close(host_key(target), retry.after)
             raise FetchRefused(RATE_LIMITED, f"Retry-After {retry.after:g} s is over the {cfg.retry_after_cap:g} s cap")
         if attempt > cfg.retries:
             raise give_up
         if retry.after is not None:
             wait = retry.after * random.uniform(1.0, 1.1)
-            self._gate.defer(target.host, time.monotonic() + wait)  # the other threads wait for it as well
+            self._gate.defer(host_key(target), wait)  # the other threads (and processes) wait for it as well
         else:
             wait = min(cfg.backoff_max, cfg.backoff_base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
         if wait >= deadline.remaining():

@@ -3,6 +3,7 @@
 What an unreadable robots.txt means follows RFC 9309: 4xx (and a redirect loop) allow everything, 5xx and a
 give-up on 429/503 forbid everything. A host we cannot reach at all fails its images with the same reason
 (`connection_error`, `deadline_exceeded`) rather than `robots_disallowed`, so the stats say what happened.
+A Crawl-delay (or Request-rate) for our token is returned by `check`, for the fetcher to space that host's requests.
 """
 
 from __future__ import annotations
@@ -24,6 +25,17 @@ from pipelines.ingest.fetch.target import Target
 ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309: parse at least the first 500 KiB, ignore the rest
 # (status, body) of GET robots_url through the guarded fetch; raises FetchRefused.
 RobotsLoader = Callable[[Target], tuple[int, bytes]]
+# Told (origin, seconds) once per robots.txt read that asks a Crawl-delay.
+DelayReport = Callable[[str, float], None]
+
+
+def crawl_delay(parser: urllib.robotparser.RobotFileParser, agent: str) -> float:
+    """Seconds between requests asked of `agent`: its Crawl-delay, or Request-rate n/s as s/n (the larger)."""
+    delay = parser.crawl_delay(agent) or 0.0
+    rate = parser.request_rate(agent)
+    if rate is not None and rate.requests > 0:
+        delay = max(delay, rate.seconds / rate.requests)
+    return max(0.0, float(delay))
 
 
 class _Entry:
@@ -33,20 +45,24 @@ class _Entry:
         self.allow_all = False
         self.deny_why: str | None = None  # set: every path is disallowed, for this reason
         self.failure: FetchRefused | None = None  # set: the host is unreachable, images fail the same way
+        self.delay = 0.0  # seconds between requests robots.txt asks of our token
 
 
 class RobotsCache:
     """Answers "may `agent` fetch this URL?" per origin; concurrent askers share one robots.txt fetch."""
 
-    def __init__(self, load: RobotsLoader, agent: str, capacity: int = 10_000) -> None:
+    def __init__(self, load: RobotsLoader, agent: str, capacity: int = 10_000,
+                 on_delay: DelayReport | None = None) -> None:
         self._load = load
+        self._on_delay = on_delay
         self.agent = agent
         self.capacity = capacity
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
 
-    def check(self, target: Target) -> None:
-        """Return if robots.txt allows `target`; raise `robots_disallowed` (or the host's failure) otherwise."""
+    def check(self, target: Target) -> float:
+        """The Crawl-delay in seconds (0: none) if robots.txt allows `target`; raise `robots_disallowed` (or the
+        host's failure) otherwise."""
         with self._lock:
             entry = self._entries.get(target.origin)
             owner = entry is None
@@ -69,6 +85,7 @@ class RobotsCache:
         else:
             entry.done.wait()
         self._verdict(entry, target)
+        return entry.delay
 
     def _fill(self, entry: _Entry, target: Target) -> None:
         try:
@@ -85,6 +102,9 @@ class RobotsCache:
             parser = urllib.robotparser.RobotFileParser(target.robots_url)
             parser.parse(body.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines())
             entry.parser = parser
+            entry.delay = crawl_delay(parser, self.agent)
+            if entry.delay > 0 and self._on_delay is not None:
+                self._on_delay(target.origin, entry.delay)
         elif status < 500:  # 4xx, or a redirect without a Location: "unavailable"
             entry.allow_all = True
         else:
