@@ -1,12 +1,15 @@
 """Dagster wiring for the training feeds and the training runs.
 
 `emu3_token_shards` and `eva_clip_shards` follow `fused_captions` and `curated_selection` (either may be absent: then
-raw captions / every downloaded image are used). The training runs launch `pipelines.train_*` through Dagster Pipes
-and report loss and throughput as metadata; they are in `TRAINING_ASSETS`, not `ASSETS`, so the nightly schedule
-never starts a training run. No `from __future__ import annotations`: Dagster resolves Config annotations.
+raw captions / every downloaded image are used). Both are partitioned by `metadata_files` like their inputs: a
+partition tokenizes / exports only the shards its ingest owns, so a new metadata file costs its own work. The
+training runs launch `pipelines.train_*` through Dagster Pipes and report loss and throughput as metadata; they are in
+`TRAINING_ASSETS`, not `ASSETS`, so the nightly schedule never starts a training run. No `from __future__ import annotations`: Dagster resolves Config annotations.
 """
 
+import hashlib
 import json
+import re
 
 from dagster import (
     AssetCheckResult,
@@ -20,6 +23,7 @@ from dagster import (
 )
 
 from assets.metadata import markdown_metadata
+from assets.partitions import metadata_files, partition_shard_ids
 from assets.resources import TesseraResource
 from models.emu3_preprocessing import MAX_AREA, MAX_ASPECT_RATIO, MIN_AREA, TARGET_AREA
 from pipelines.core.runner import RunnerConfig
@@ -66,6 +70,15 @@ class Emu3RunConfig(Config):
     nproc: int = 1
 
 
+def export_name(partition_key: str) -> str:
+    """The export id of a partition's eva_clip export (its tar names): the key itself when it is a valid name, else
+    its safe characters plus a digest, so a rerun of the partition replaces its own tars and no other's."""
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", partition_key):
+        return partition_key
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", partition_key).lstrip("_.-")[:48] or "p"
+    return f"{safe}-{hashlib.sha256(partition_key.encode()).hexdigest()[:12]}"
+
+
 def _optional_inputs(tessera: TesseraResource):
     captions = tessera.path("captions")
     curate = tessera.path("curate")
@@ -73,9 +86,10 @@ def _optional_inputs(tessera: TesseraResource):
             curate if (curate / "curated").is_dir() else None)
 
 
-@asset(deps=UPSTREAM, pool="gpu", group_name="training_data")
+@asset(deps=UPSTREAM, partitions_def=metadata_files, pool="gpu", group_name="training_data")
 def emu3_token_shards(context: AssetExecutionContext, config: TokenShardsConfig, tessera: TesseraResource):
-    """Emu3 discrete image tokens per ingest shard (`tokens/emu3_tokens/*.parquet`), with final captions.
+    """Emu3 discrete image tokens per ingest shard (`tokens/emu3_tokens/*.parquet`), with final captions; a
+    partition tokenizes only its own shards (finished ones are skipped).
 
     Metadata: counts, drops by reason and code grid sizes (tables), and the tokens per image plot."""
     from pipelines.stats.token_figures import tokens_section
@@ -87,8 +101,9 @@ def emu3_token_shards(context: AssetExecutionContext, config: TokenShardsConfig,
                                  max_area=config.max_area, max_aspect_ratio=config.max_aspect_ratio, dtype=config.dtype)
     engine = "ray" if tessera.engine == "ray" else "local"  # Spark (TESSERA_ENGINE=spark) is metadata-only
     runner = RunnerConfig(engine=engine, batch_size=tessera.batch_size, num_actors=tessera.num_actors)
+    own = partition_shard_ids(tessera.path("ingest"), context.partition_key)
     m = tokenize_shards(tessera.path("ingest"), tessera.path("tokens"), stage, runner, captions, curate,
-                        log=context.log.info)
+                        log=context.log.info, shard_ids=own)
     section = tokens_section(tessera.path("tokens"))
     return MaterializeResult(metadata={
         "samples": m["samples"], "tokenized": m["tokenized"], "total_tokens": m["total_tokens"],
@@ -97,18 +112,19 @@ def emu3_token_shards(context: AssetExecutionContext, config: TokenShardsConfig,
     })
 
 
-@asset(deps=UPSTREAM, group_name="training_data")
+@asset(deps=UPSTREAM, partitions_def=metadata_files, group_name="training_data")
 def eva_clip_shards(context: AssetExecutionContext, config: EvaClipShardsConfig, tessera: TesseraResource):
-    """open_clip webdataset shards (`eva_clip/*.tar` + sizes.json), sources mixed by weight; rebuilt each run."""
-    from pipelines.export.eva_clip import MANIFEST, export_eva_clip, parse_weights
+    """open_clip webdataset shards (`eva_clip/<export>-*.tar` + sizes.json listing every export), one export per
+    partition named after its key (`export_name`), sources mixed by weight within the partition's shards; a rerun
+    with other inputs or settings replaces that partition's tars only."""
+    from pipelines.export.eva_clip import export_eva_clip, parse_weights
 
-    out = tessera.path("eva_clip")
-    for stale in [out / "sizes.json", out / MANIFEST, *out.glob("*.tar")]:
-        stale.unlink(missing_ok=True)
+    own = partition_shard_ids(tessera.path("ingest"), context.partition_key)
     captions, curate = _optional_inputs(tessera)
-    m = export_eva_clip([tessera.path("ingest")], out, parse_weights(config.weights), captions, curate,
-                        config.samples_per_shard, log=context.log.info)
-    return MaterializeResult(metadata={"samples": m["samples"], "shards": m["shards"],
+    name = export_name(context.partition_key)
+    m = export_eva_clip([tessera.path("ingest")], tessera.path("eva_clip"), parse_weights(config.weights), captions,
+                        curate, config.samples_per_shard, log=context.log.info, name=name, shard_ids=own)
+    return MaterializeResult(metadata={"samples": m["samples"], "shards": m["shards"], "export": name,
                                        "exported": json.dumps(m["exported"])})
 
 

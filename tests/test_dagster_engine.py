@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from dagster import materialize
+from dagster import DagsterInstance, materialize
 
+from assets.partitions import metadata_files
 from assets.token_assets import emu3_token_shards
 from cluster_fixture import ray_cluster
+from pipelines.core.partitions_store import PartitionManifest
+from pipelines.ingest.partitions import PAIR_PARTITIONS
 from tokens_fixture import make_ingest, samples
 
 CONFIG = {"ops": {"emu3_token_shards": {"config": {"target_area": 4096, "min_area": 1024, "max_area": 16384}}}}
@@ -26,7 +29,13 @@ def cluster():
 
 def _tokens(tessera) -> list[dict]:
     make_ingest(tessera.path("ingest"), [samples("l", 4), samples("c", 3, "coyo", width=32, height=64)])
-    result = materialize([emu3_token_shards], resources={"tessera": tessera}, run_config=CONFIG)
+    PAIR_PARTITIONS.save(tessera.path("ingest"), PartitionManifest(
+        name="m.parquet", source="laion", files=["m.parquet"], input_rows=0, accepted=0, rejected=0,
+        start_shard_id=0, n_shards=2, samples_per_shard=4))
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(metadata_files.name, ["m.parquet"])
+    result = materialize([emu3_token_shards], partition_key="m.parquet", instance=instance,
+                         resources={"tessera": tessera}, run_config=CONFIG)
     assert result.success
     return [r for p in sorted(Path(tessera.path("tokens", "emu3_tokens")).glob("*.parquet"))
             for r in pq.read_table(p).to_pylist()]
