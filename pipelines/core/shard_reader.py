@@ -112,11 +112,27 @@ def shard_curated_keys(curate_out: Path | None, shard_id: str) -> set[str] | Non
         return None
     path = folder / f"{shard_id}.parquet"
     if not path.is_file():
-        return set()
+        loose = sorted(f for f in folder.glob("*.parquet") if not f.stem.isdigit())
+        return LooseKeys(_keys_of(loose)) if loose else set()
     try:
         return {str(k) for k in pq.read_table(path, columns=[S.KEY]).column(S.KEY).to_pylist()}
     except (OSError, pa.ArrowInvalid, KeyError) as err:
         raise TesseraUserError(f"{path} is not a readable curated shard with a {S.KEY!r} column ({err})") from None
+
+
+class LooseKeys(set):
+    """Curated keys of a folder laid out by key rather than by shard (document curation writes one
+    `curated/document_images.parquet`): read whole, and not refused for keys of other shards."""
+
+
+def _keys_of(files: list[Path]) -> set[str]:
+    keys: set[str] = set()
+    for f in files:
+        try:
+            keys.update(str(k) for k in pq.read_table(f, columns=[S.KEY]).column(S.KEY).to_pylist())
+        except (OSError, pa.ArrowInvalid, KeyError) as err:
+            raise TesseraUserError(f"{f} is not a readable curated file with a {S.KEY!r} column ({err})") from None
+    return keys
 
 
 def shard_samples(shard: ShardPaths, captions: dict[str, str], curated: set[str] | None,
@@ -127,7 +143,7 @@ def shard_samples(shard: ShardPaths, captions: dict[str, str], curated: set[str]
     side = read_sidecar(shard)
     names = set(side.column_names)
     rows = [r for r in side.to_pylist() if r.get(S.STATUS) == S.STATUS_SUCCESS]
-    if curated:
+    if curated and not isinstance(curated, LooseKeys):
         check_curated_keys(curated, {str(r[S.KEY]) for r in rows}, shard)
     members = read_members(shard.tar) if shard.tar.exists() else {}
     skipped = {"not_curated": 0, "missing_in_tar": 0}
